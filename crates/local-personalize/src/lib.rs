@@ -1,0 +1,38 @@
+//! A local Amazon Personalize endpoint for the data path: dataset groups, schemas, datasets,
+//! dataset import jobs and tags, served over the AWS JSON 1.1 protocol the SDKs speak.
+//!
+//! It behaves like the service where a refresh pipeline depends on it: resources step through
+//! `CREATE PENDING`, `CREATE IN_PROGRESS` and `ACTIVE` (or `CREATE FAILED`) on a simulated
+//! clock, import jobs read real CSV files from a folder that stands for S3 and check them
+//! against the dataset's Avro schema, names and quotas are enforced, and fault rules make
+//! chosen calls or jobs fail. State lives in SQLite.
+//!
+//! ```no_run
+//! use local_personalize::{Config, Personalize};
+//! use sim_clock::Clock;
+//!
+//! let config = Config::new(Some("state.db".into()), "s3-root");
+//! let personalize = Personalize::open(config, Clock::real()).expect("state opens");
+//! let answer = personalize.call("us-east-1", "ListSchemas", &serde_json::json!({}));
+//! ```
+
+mod error;
+mod faults;
+mod lifecycle;
+mod model;
+mod ops;
+pub mod schema;
+mod service;
+mod store;
+pub mod validate;
+mod wire;
+
+pub use error::ApiError;
+pub use faults::FaultRule;
+pub use lifecycle::{
+    ACTIVE, CREATE_FAILED, CREATE_IN_PROGRESS, CREATE_PENDING, DELETE_IN_PROGRESS, DELETE_PENDING,
+    Durations, ImportModel, Phases,
+};
+pub use ops::{IMPORT_JOB_QUOTA, MIN_INTERACTIONS};
+pub use service::{Config, DEFAULT_ACCOUNT, OpenError, Personalize};
+pub use wire::{DEFAULT_REGION, TARGET_PREFIX, signing_region, target_operation};

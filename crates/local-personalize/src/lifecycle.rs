@@ -1,0 +1,215 @@
+//! How long things take, and which status a resource has at a given time.
+//!
+//! Statuses are never stored as "current": each resource keeps the times at which it enters
+//! each status (its timeline), and a request reads the status at the clock's now. Nothing
+//! runs in the background, and a virtual clock can jump hours ahead between two requests.
+
+use serde::{Deserialize, Serialize};
+
+/// Status of a resource being created and not yet started.
+pub const CREATE_PENDING: &str = "CREATE PENDING";
+/// Status of a resource being created.
+pub const CREATE_IN_PROGRESS: &str = "CREATE IN_PROGRESS";
+/// Status of a resource ready for use.
+pub const ACTIVE: &str = "ACTIVE";
+/// Status of a resource whose creation failed.
+pub const CREATE_FAILED: &str = "CREATE FAILED";
+/// Status of a resource whose deletion is queued.
+pub const DELETE_PENDING: &str = "DELETE PENDING";
+/// Status of a resource being deleted.
+pub const DELETE_IN_PROGRESS: &str = "DELETE IN_PROGRESS";
+
+/// The two waiting phases of a change: queued, then running.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Phases {
+    /// Seconds spent in the pending status.
+    pub pending_seconds: f64,
+    /// Seconds spent in the in-progress status.
+    pub in_progress_seconds: f64,
+}
+
+impl Phases {
+    /// Phases of the given lengths in seconds.
+    pub const fn new(pending_seconds: f64, in_progress_seconds: f64) -> Self {
+        Self {
+            pending_seconds,
+            in_progress_seconds,
+        }
+    }
+
+    /// No waiting at all.
+    pub const ZERO: Self = Self::new(0.0, 0.0);
+}
+
+/// How long an import job runs for a given number of rows.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportModel {
+    /// Seconds in `CREATE PENDING`, whatever the size.
+    pub pending_seconds: f64,
+    /// Seconds in `CREATE IN_PROGRESS` for an empty import.
+    pub base_seconds: f64,
+    /// Further seconds in `CREATE IN_PROGRESS` per thousand rows read.
+    pub seconds_per_thousand_rows: f64,
+}
+
+/// The durations of every lifecycle the endpoint simulates, in simulated seconds.
+///
+/// The defaults follow what the service takes for small data sets: a dataset group is ready
+/// in about a minute, and an import of 100,000 rows takes about ten minutes. Callers replace
+/// the whole model, or parts of it, to make tests quicker or slower.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Durations {
+    /// Creating a dataset group.
+    pub dataset_group: Phases,
+    /// Creating a dataset.
+    pub dataset: Phases,
+    /// Running a dataset import job.
+    pub import: ImportModel,
+    /// Deleting a dataset group or a dataset.
+    pub delete: Phases,
+}
+
+impl Default for Durations {
+    fn default() -> Self {
+        Self {
+            dataset_group: Phases::new(10.0, 50.0),
+            dataset: Phases::new(5.0, 15.0),
+            import: ImportModel {
+                pending_seconds: 60.0,
+                base_seconds: 240.0,
+                seconds_per_thousand_rows: 3.0,
+            },
+            delete: Phases::new(5.0, 25.0),
+        }
+    }
+}
+
+impl Durations {
+    /// A model in which everything completes at once (statuses still step through their
+    /// sequence, all at the same instant).
+    pub fn instant() -> Self {
+        Self {
+            dataset_group: Phases::ZERO,
+            dataset: Phases::ZERO,
+            import: ImportModel {
+                pending_seconds: 0.0,
+                base_seconds: 0.0,
+                seconds_per_thousand_rows: 0.0,
+            },
+            delete: Phases::ZERO,
+        }
+    }
+
+    /// The phases of an import job that reads `rows` rows.
+    pub fn import_phases(&self, rows: u64) -> Phases {
+        let m = &self.import;
+        Phases::new(
+            m.pending_seconds,
+            m.base_seconds + m.seconds_per_thousand_rows * rows as f64 / 1000.0,
+        )
+    }
+}
+
+/// The statuses a resource goes through and the simulated time (epoch seconds) it enters each.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Timeline(pub Vec<(String, f64)>);
+
+impl Timeline {
+    /// A creation that starts at `start`, waits through `phases` and ends in `end`.
+    pub fn creating(start: f64, phases: Phases, end: &str) -> Self {
+        let running = start + phases.pending_seconds;
+        Self(vec![
+            (CREATE_PENDING.to_owned(), start),
+            (CREATE_IN_PROGRESS.to_owned(), running),
+            (end.to_owned(), running + phases.in_progress_seconds),
+        ])
+    }
+
+    /// A resource that is in its final status from `at` on (schemas, for instance).
+    pub fn settled(at: f64, status: &str) -> Self {
+        Self(vec![(status.to_owned(), at)])
+    }
+
+    /// The status at `now` and the time it was entered. Before the first entry, the first.
+    pub fn status_at(&self, now: f64) -> (&str, f64) {
+        let mut current = self.0.first().map_or(("", 0.0), |(s, t)| (s.as_str(), *t));
+        for (status, at) in &self.0 {
+            if *at <= now {
+                current = (status.as_str(), *at);
+            }
+        }
+        current
+    }
+
+    /// When the timeline reaches its last status.
+    pub fn ends_at(&self) -> f64 {
+        self.0.last().map_or(0.0, |(_, t)| *t)
+    }
+
+    /// The status the timeline ends in.
+    pub fn final_status(&self) -> &str {
+        self.0.last().map_or("", |(s, _)| s.as_str())
+    }
+
+    /// Starts a deletion at `now`; returns when the resource is gone.
+    pub fn delete(&mut self, now: f64, phases: Phases) -> f64 {
+        self.0.retain(|(_, at)| *at <= now);
+        let running = now + phases.pending_seconds;
+        self.0.push((DELETE_PENDING.to_owned(), now));
+        self.0.push((DELETE_IN_PROGRESS.to_owned(), running));
+        running + phases.in_progress_seconds
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_creation_steps_through_pending_in_progress_and_its_end() {
+        let t = Timeline::creating(100.0, Phases::new(10.0, 20.0), ACTIVE);
+        assert_eq!(t.status_at(100.0), (CREATE_PENDING, 100.0));
+        assert_eq!(t.status_at(109.9).0, CREATE_PENDING);
+        assert_eq!(t.status_at(110.0), (CREATE_IN_PROGRESS, 110.0));
+        assert_eq!(t.status_at(129.0).0, CREATE_IN_PROGRESS);
+        assert_eq!(t.status_at(130.0), (ACTIVE, 130.0));
+        assert_eq!(t.status_at(1e9).0, ACTIVE);
+        assert_eq!(t.ends_at(), 130.0);
+    }
+
+    #[test]
+    fn a_deletion_follows_from_now() {
+        let mut t = Timeline::creating(0.0, Phases::new(1.0, 1.0), ACTIVE);
+        let gone = t.delete(50.0, Phases::new(5.0, 10.0));
+        assert_eq!(gone, 65.0);
+        assert_eq!(t.status_at(50.0).0, DELETE_PENDING);
+        assert_eq!(t.status_at(56.0).0, DELETE_IN_PROGRESS);
+    }
+
+    #[test]
+    fn import_time_grows_with_rows() {
+        let d = Durations::default();
+        let small = d.import_phases(1_000).in_progress_seconds;
+        let movielens = d.import_phases(100_000);
+        let large = d.import_phases(1_000_000).in_progress_seconds;
+        assert!(small < movielens.in_progress_seconds && movielens.in_progress_seconds < large);
+        let total = movielens.pending_seconds + movielens.in_progress_seconds;
+        assert!(
+            (120.0..3600.0).contains(&total),
+            "100,000 rows take minutes, not {total} s"
+        );
+    }
+
+    #[test]
+    fn a_partial_model_fills_the_rest_from_the_defaults() {
+        let d: Durations = serde_json::from_str(
+            r#"{"datasetGroup": {"pendingSeconds": 1, "inProgressSeconds": 2}}"#,
+        )
+        .unwrap();
+        assert_eq!(d.dataset_group, Phases::new(1.0, 2.0));
+        assert_eq!(d.import, Durations::default().import);
+    }
+}
