@@ -1,1 +1,546 @@
-//! e2e
+//! The harness the end-to-end tests share: a local endpoint on an ephemeral port, a virtual
+//! clock and a temporary folder of its own for each test, and the official
+//! `aws-sdk-personalize` and `aws-sdk-s3` clients pointed at it.
+//!
+//! Time only moves when a test says so ([`Harness::advance`]), so a dataset group that takes a
+//! minute to create, or an import that takes five, is ready after a handful of requests and
+//! always at the same simulated second. The tests live in `tests/tests/*.rs` and their data
+//! files in `tests/fixtures/`; run them with `cargo test -p e2e-tests`.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, UNIX_EPOCH};
+
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+use aws_sdk_personalize::config::Credentials;
+use aws_sdk_personalize::types::{DataSource, DatasetImportJob, ImportMode};
+use aws_sdk_s3::primitives::ByteStream;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client as HttpClient;
+use hyper_util::rt::TokioExecutor;
+use local_endpoint::{CONTROL_PREFIX, Endpoint, RunningEndpoint, Settings};
+use local_personalize::{ACTIVE, CREATE_FAILED, Durations};
+use sim_clock::Clock;
+use tempfile::TempDir;
+
+pub use local_personalize::{
+    CREATE_IN_PROGRESS, CREATE_PENDING, DELETE_IN_PROGRESS, DELETE_PENDING,
+};
+
+/// When every test's virtual clock starts: 2026-01-01T00:00:00Z, in epoch seconds.
+pub const START_EPOCH_SECONDS: u64 = 1_767_225_600;
+
+/// The region every client signs for, and so the region the resources live in.
+pub const REGION: &str = "us-east-1";
+
+/// The bucket [`Harness::bucket`] creates.
+pub const BUCKET: &str = "training-data";
+
+/// The Avro schema of the interactions fixtures: USER_ID, ITEM_ID, TIMESTAMP, EVENT_TYPE.
+pub const INTERACTIONS_SCHEMA: &str = include_str!("../fixtures/interactions.schema.json");
+
+/// The Avro schema of the items fixtures: ITEM_ID, GENRES.
+pub const ITEMS_SCHEMA: &str = include_str!("../fixtures/items.schema.json");
+
+/// A valid interactions file of exactly 1,000 rows, the fewest a FULL import accepts.
+pub const INTERACTIONS_1000: &str = include_str!("../fixtures/interactions-1000.csv");
+
+/// How far the clock moves between two polls while a test waits for a status.
+const POLL_STEP: Duration = Duration::from_secs(5);
+
+/// The most polls a wait makes before it gives up: a simulated day at [`POLL_STEP`].
+const MAX_POLLS: u32 = 24 * 60 * 12;
+
+/// Any error a test step can fail with.
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
+
+/// What a test returns: `Ok` or the first step that failed.
+pub type TestResult = Result<(), Error>;
+
+/// The resources [`Harness::dataset`] creates: a dataset group, a schema and one dataset.
+#[derive(Debug, Clone)]
+pub struct DatasetSetup {
+    /// The ARN of the dataset group.
+    pub group_arn: String,
+    /// The ARN of the schema.
+    pub schema_arn: String,
+    /// The ARN of the dataset.
+    pub dataset_arn: String,
+}
+
+/// One test's endpoint, clock, temporary folder and SDK clients.
+#[derive(Debug)]
+pub struct Harness {
+    /// Amazon Personalize, with retries off so each call's own answer is what a test sees.
+    pub personalize: aws_sdk_personalize::Client,
+    /// Amazon S3, with path-style addressing as the local endpoint needs.
+    pub s3: aws_sdk_s3::Client,
+    /// The virtual clock the endpoint reads statuses from.
+    pub clock: Clock,
+    running: RunningEndpoint,
+    s3_root: PathBuf,
+    _dir: TempDir,
+}
+
+impl Harness {
+    /// Starts an endpoint with the default durations (a dataset group takes a minute, an
+    /// import of 1,000 rows about five).
+    pub async fn start() -> Self {
+        Self::with_durations(Durations::default()).await
+    }
+
+    /// Starts an endpoint whose lifecycles take `durations`.
+    pub async fn with_durations(durations: Durations) -> Self {
+        let dir = tempfile::tempdir().expect("a temporary folder for the endpoint");
+        let s3_root = dir.path().join("s3");
+        let clock = Clock::virtual_at(UNIX_EPOCH + Duration::from_secs(START_EPOCH_SECONDS));
+        let settings = Settings {
+            state_dir: None,
+            s3_root: s3_root.clone(),
+            durations,
+        };
+        let endpoint = Endpoint::open(settings, clock.clone()).expect("the endpoint opens");
+        let running = endpoint
+            .start("127.0.0.1:0".parse().expect("a socket address"))
+            .await
+            .expect("the endpoint binds an ephemeral port");
+
+        let config = sdk_config(&running.url(), RetryConfig::disabled()).await;
+        let personalize = aws_sdk_personalize::Client::new(&config);
+        let s3 = s3_client(&config);
+        Self {
+            personalize,
+            s3,
+            clock,
+            running,
+            s3_root,
+            _dir: dir,
+        }
+    }
+
+    /// A Personalize client for this endpoint that retries as `retry` says.
+    pub async fn personalize_with_retries(
+        &self,
+        retry: RetryConfig,
+    ) -> aws_sdk_personalize::Client {
+        aws_sdk_personalize::Client::new(&sdk_config(&self.running.url(), retry).await)
+    }
+
+    /// The endpoint, for what tests read behind the API (such as a dataset's records).
+    pub fn endpoint(&self) -> &RunningEndpoint {
+        &self.running
+    }
+
+    /// The folder that holds S3: `s3://bucket/key` is the file `<s3_root>/bucket/key`.
+    pub fn s3_root(&self) -> &Path {
+        &self.s3_root
+    }
+
+    /// Stops the endpoint, finishing the requests in flight.
+    pub async fn stop(self) -> TestResult {
+        self.running.stop().await?;
+        Ok(())
+    }
+
+    // ---- time ---------------------------------------------------------------------------
+
+    /// The simulated time now, in epoch seconds.
+    pub fn now(&self) -> f64 {
+        sim_clock::epoch_seconds(self.clock.now())
+    }
+
+    /// Simulated seconds since the clock started.
+    pub fn elapsed(&self) -> f64 {
+        self.now() - START_EPOCH_SECONDS as f64
+    }
+
+    /// Moves the virtual clock forward by `seconds`.
+    pub fn advance(&self, seconds: u64) {
+        self.clock
+            .advance(Duration::from_secs(seconds))
+            .expect("the harness clock is virtual");
+    }
+
+    // ---- S3 ------------------------------------------------------------------------------
+
+    /// Creates the bucket [`BUCKET`] through S3 and returns its name.
+    pub async fn bucket(&self) -> &'static str {
+        self.s3
+            .create_bucket()
+            .bucket(BUCKET)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("CreateBucket {BUCKET}: {e:?}"));
+        BUCKET
+    }
+
+    /// Uploads `body` to `s3://bucket/key` with PutObject and returns that URI.
+    pub async fn upload(&self, bucket: &str, key: &str, body: impl Into<Bytes>) -> String {
+        self.s3
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .body(ByteStream::from(body.into()))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("PutObject s3://{bucket}/{key}: {e:?}"));
+        format!("s3://{bucket}/{key}")
+    }
+
+    // ---- Personalize ---------------------------------------------------------------------
+
+    /// Creates a dataset group and waits, moving the clock, until it is `ACTIVE`.
+    pub async fn active_dataset_group(&self, name: &str) -> String {
+        let arn = self
+            .personalize
+            .create_dataset_group()
+            .name(name)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("CreateDatasetGroup {name}: {e:?}"))
+            .dataset_group_arn
+            .expect("CreateDatasetGroup answers an ARN");
+        self.wait_for_dataset_group(&arn).await;
+        arn
+    }
+
+    /// Creates a schema from its Avro JSON and returns its ARN.
+    pub async fn schema(&self, name: &str, avro: &str) -> String {
+        self.personalize
+            .create_schema()
+            .name(name)
+            .schema(avro)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("CreateSchema {name}: {e:?}"))
+            .schema_arn
+            .expect("CreateSchema answers an ARN")
+    }
+
+    /// Creates a dataset in a group and waits, moving the clock, until it is `ACTIVE`.
+    pub async fn active_dataset(
+        &self,
+        group_arn: &str,
+        name: &str,
+        dataset_type: &str,
+        schema_arn: &str,
+    ) -> String {
+        let arn = self
+            .personalize
+            .create_dataset()
+            .dataset_group_arn(group_arn)
+            .name(name)
+            .dataset_type(dataset_type)
+            .schema_arn(schema_arn)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("CreateDataset {name}: {e:?}"))
+            .dataset_arn
+            .expect("CreateDataset answers an ARN");
+        self.wait_for_dataset(&arn).await;
+        arn
+    }
+
+    /// Creates a dataset group `name`, a schema `<name>-<type>` from `avro` and a dataset
+    /// `<name>-<type>` of `dataset_type` (`INTERACTIONS`, `ITEMS` or `USERS`), waiting until
+    /// the group and the dataset are `ACTIVE`.
+    pub async fn dataset(&self, name: &str, dataset_type: &str, avro: &str) -> DatasetSetup {
+        let group_arn = self.active_dataset_group(name).await;
+        let resource_name = format!("{name}-{}", dataset_type.to_ascii_lowercase());
+        let schema_arn = self.schema(&resource_name, avro).await;
+        let dataset_arn = self
+            .active_dataset(&group_arn, &resource_name, dataset_type, &schema_arn)
+            .await;
+        DatasetSetup {
+            group_arn,
+            schema_arn,
+            dataset_arn,
+        }
+    }
+
+    /// Creates an interactions dataset as [`Harness::dataset`] does and fills it with the
+    /// 1,000-row fixture, uploaded to `s3://bucket/<name>/bulk.csv`, by a FULL import that is
+    /// waited for until `ACTIVE`.
+    pub async fn interactions_with_bulk_data(&self, name: &str, bucket: &str) -> DatasetSetup {
+        let setup = self
+            .dataset(name, "INTERACTIONS", INTERACTIONS_SCHEMA)
+            .await;
+        let uri = self
+            .upload(bucket, &format!("{name}/bulk.csv"), INTERACTIONS_1000)
+            .await;
+        let job = self
+            .import(
+                &format!("{name}-bulk"),
+                &setup.dataset_arn,
+                &uri,
+                ImportMode::Full,
+            )
+            .await;
+        assert_eq!(
+            job.status(),
+            Some(ACTIVE),
+            "the bulk import of {name}: {job:?}"
+        );
+        setup
+    }
+
+    /// Starts an import job reading `uri` into a dataset and returns its ARN.
+    pub async fn start_import(
+        &self,
+        job_name: &str,
+        dataset_arn: &str,
+        uri: &str,
+        mode: ImportMode,
+    ) -> String {
+        self.personalize
+            .create_dataset_import_job()
+            .job_name(job_name)
+            .dataset_arn(dataset_arn)
+            .data_source(DataSource::builder().data_location(uri).build())
+            .import_mode(mode)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("CreateDatasetImportJob {job_name}: {e:?}"))
+            .dataset_import_job_arn
+            .expect("CreateDatasetImportJob answers an ARN")
+    }
+
+    /// Starts an import job and waits, moving the clock, until it ends; returns the job as
+    /// DescribeDatasetImportJob shows it then.
+    pub async fn import(
+        &self,
+        job_name: &str,
+        dataset_arn: &str,
+        uri: &str,
+        mode: ImportMode,
+    ) -> DatasetImportJob {
+        let arn = self.start_import(job_name, dataset_arn, uri, mode).await;
+        self.wait_for_import(&arn).await
+    }
+
+    /// The status of a dataset group now.
+    pub async fn dataset_group_status(&self, arn: &str) -> String {
+        let out = self
+            .personalize
+            .describe_dataset_group()
+            .dataset_group_arn(arn)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("DescribeDatasetGroup {arn}: {e:?}"));
+        status_of(out.dataset_group.and_then(|g| g.status))
+    }
+
+    /// The status of a dataset now.
+    pub async fn dataset_status(&self, arn: &str) -> String {
+        let out = self
+            .personalize
+            .describe_dataset()
+            .dataset_arn(arn)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("DescribeDataset {arn}: {e:?}"));
+        status_of(out.dataset.and_then(|d| d.status))
+    }
+
+    /// An import job as DescribeDatasetImportJob shows it now.
+    pub async fn import_job(&self, arn: &str) -> DatasetImportJob {
+        self.personalize
+            .describe_dataset_import_job()
+            .dataset_import_job_arn(arn)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("DescribeDatasetImportJob {arn}: {e:?}"))
+            .dataset_import_job
+            .expect("DescribeDatasetImportJob answers the job")
+    }
+
+    /// Polls a dataset group, moving the clock between polls, until it is `ACTIVE`.
+    pub async fn wait_for_dataset_group(&self, arn: &str) {
+        for _ in 0..MAX_POLLS {
+            match self.dataset_group_status(arn).await.as_str() {
+                ACTIVE => return,
+                CREATE_FAILED => panic!("dataset group {arn} failed to create"),
+                _ => self.advance(POLL_STEP.as_secs()),
+            }
+        }
+        panic!("dataset group {arn} was not ACTIVE after a simulated day");
+    }
+
+    /// Polls a dataset, moving the clock between polls, until it is `ACTIVE`.
+    pub async fn wait_for_dataset(&self, arn: &str) {
+        for _ in 0..MAX_POLLS {
+            match self.dataset_status(arn).await.as_str() {
+                ACTIVE => return,
+                CREATE_FAILED => panic!("dataset {arn} failed to create"),
+                _ => self.advance(POLL_STEP.as_secs()),
+            }
+        }
+        panic!("dataset {arn} was not ACTIVE after a simulated day");
+    }
+
+    /// Polls an import job, moving the clock between polls, until it is `ACTIVE` or
+    /// `CREATE FAILED`; returns the job as it is then.
+    pub async fn wait_for_import(&self, arn: &str) -> DatasetImportJob {
+        for _ in 0..MAX_POLLS {
+            let job = self.import_job(arn).await;
+            if matches!(job.status(), Some(ACTIVE | CREATE_FAILED)) {
+                return job;
+            }
+            self.advance(POLL_STEP.as_secs());
+        }
+        panic!("import job {arn} had not ended after a simulated day");
+    }
+
+    /// Moves the clock one second at a time until `arn` is gone: Describe answers
+    /// ResourceNotFoundException. Returns the statuses seen on the way, each once.
+    pub async fn wait_until_dataset_group_is_gone(&self, arn: &str) -> Vec<String> {
+        let mut seen: Vec<String> = Vec::new();
+        for _ in 0..MAX_POLLS {
+            match self
+                .personalize
+                .describe_dataset_group()
+                .dataset_group_arn(arn)
+                .send()
+                .await
+            {
+                Ok(out) => {
+                    let status = status_of(out.dataset_group.and_then(|g| g.status));
+                    if seen.last() != Some(&status) {
+                        seen.push(status);
+                    }
+                }
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|e| e.is_resource_not_found_exception()) =>
+                {
+                    return seen;
+                }
+                Err(e) => panic!("DescribeDatasetGroup {arn}: {e:?}"),
+            }
+            self.advance(1);
+        }
+        panic!("dataset group {arn} was still there after a simulated day");
+    }
+
+    /// Moves the clock until the dataset `arn` is gone (Describe answers
+    /// ResourceNotFoundException).
+    pub async fn wait_until_dataset_is_gone(&self, arn: &str) {
+        for _ in 0..MAX_POLLS {
+            match self
+                .personalize
+                .describe_dataset()
+                .dataset_arn(arn)
+                .send()
+                .await
+            {
+                Ok(_) => self.advance(POLL_STEP.as_secs()),
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|e| e.is_resource_not_found_exception()) =>
+                {
+                    return;
+                }
+                Err(e) => panic!("DescribeDataset {arn}: {e:?}"),
+            }
+        }
+        panic!("dataset {arn} was still there after a simulated day");
+    }
+
+    /// The records a dataset holds now, each its values in schema order (`None` for an empty
+    /// cell), read behind the API.
+    pub fn records(&self, dataset_arn: &str) -> Vec<Vec<Option<String>>> {
+        self.running
+            .personalize()
+            .dataset_records(dataset_arn)
+            .unwrap_or_else(|e| panic!("records of {dataset_arn}: {e}"))
+            .into_iter()
+            .map(|(_, values)| values)
+            .collect()
+    }
+
+    // ---- the control API ------------------------------------------------------------------
+
+    /// Sends one request to the endpoint's control API (`path` is relative to
+    /// `/_personalize-refresh/`, such as `personalize/faults`) and returns the HTTP status and
+    /// the JSON body.
+    pub async fn control(
+        &self,
+        method: http::Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<(http::StatusCode, serde_json::Value), Error> {
+        let client = HttpClient::builder(TokioExecutor::new()).build_http();
+        let body = match body {
+            Some(json) => Bytes::from(serde_json::to_vec(json)?),
+            None => Bytes::new(),
+        };
+        let request = http::Request::builder()
+            .method(method)
+            .uri(format!("{}{CONTROL_PREFIX}{path}", self.running.url()))
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(Full::new(body))?;
+        let response = client.request(request).await?;
+        let status = response.status();
+        let bytes = response.into_body().collect().await?.to_bytes();
+        let json = if bytes.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_slice(&bytes)?
+        };
+        Ok((status, json))
+    }
+
+    /// Adds a fault rule through the control API (`POST personalize/faults`).
+    pub async fn add_fault(&self, rule: serde_json::Value) -> TestResult {
+        let (status, body) = self
+            .control(http::Method::POST, "personalize/faults", Some(&rule))
+            .await?;
+        if status != http::StatusCode::OK {
+            return Err(format!("the fault rule {rule} was refused with {status}: {body}").into());
+        }
+        Ok(())
+    }
+}
+
+/// The SDK configuration every client of a harness shares: the endpoint, a fixed region and
+/// made-up credentials (the endpoint reads signatures but never checks them).
+async fn sdk_config(url: &str, retry: RetryConfig) -> aws_config::SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(url)
+        .region(REGION)
+        .credentials_provider(Credentials::new("test", "test", None, None, "e2e"))
+        .retry_config(retry)
+        .load()
+        .await
+}
+
+fn s3_client(config: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
+    let s3_config = aws_sdk_s3::config::Builder::from(config)
+        .force_path_style(true)
+        .build();
+    aws_sdk_s3::Client::from_conf(s3_config)
+}
+
+fn status_of(status: Option<String>) -> String {
+    status.expect("Describe answers a status")
+}
+
+/// The data rows of a CSV fixture whose columns follow its schema's order, each as the values
+/// a dataset record holds (`None` for an empty cell). Fixtures have no quoted values.
+pub fn csv_rows(csv: &str) -> Vec<Vec<Option<String>>> {
+    csv.lines()
+        .skip(1)
+        .filter(|line| !line.is_empty())
+        .map(|line| {
+            line.split(',')
+                .map(|cell| (!cell.is_empty()).then(|| cell.to_owned()))
+                .collect()
+        })
+        .collect()
+}
+
+/// The epoch seconds of an SDK timestamp.
+pub fn epoch_seconds(t: &aws_sdk_personalize::primitives::DateTime) -> f64 {
+    t.as_secs_f64()
+}

@@ -1,2 +1,58 @@
-//! cli
-fn main() {}
+//! `personalize-refresh`: the command line of the project.
+//!
+//! - `personalize-refresh emulator` serves the local AWS endpoint (Personalize and S3 on one
+//!   port) until it is stopped with Ctrl-C or SIGTERM.
+//! - `personalize-refresh data movielens --out DIR` converts MovieLens 100K, as fetched by
+//!   `scripts/fetch-movielens.sh`, into Amazon Personalize CSV files and Avro schemas.
+//!
+//! Logs go to standard error (`RUST_LOG` sets the level, `info` by default); what a person
+//! asked for goes to standard output.
+
+mod data;
+mod emulator;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Keeps Amazon Personalize recommendations fresh; offline, a local AWS endpoint to try it on.
+#[derive(Debug, Parser)]
+#[command(name = "personalize-refresh", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the local AWS endpoint: Personalize and S3 on one port.
+    Emulator(emulator::Args),
+    /// Prepare public data sets for Personalize.
+    #[command(subcommand)]
+    Data(data::Command),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+
+    let result = match cli.command {
+        Command::Emulator(args) => emulator::run(args),
+        Command::Data(command) => data::run(command),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

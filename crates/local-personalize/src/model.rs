@@ -102,11 +102,7 @@ impl ServiceModel {
                     }
                 }
             }
-            "map" => {
-                if !value.is_object() {
-                    problems.push(format!("Value at '{at}' must be a map"));
-                }
-            }
+            "map" if !value.is_object() => problems.push(format!("Value at '{at}' must be a map")),
             "string" => {
                 let Some(s) = value.as_str() else {
                     problems.push(format!("Value at '{at}' must be a string"));
@@ -134,20 +130,14 @@ impl ServiceModel {
                 Some(n) => check_range(shape, n as f64, at, "have value", problems),
                 None => problems.push(format!("Value at '{at}' must be an integer")),
             },
-            "float" | "double" => {
-                if !value.is_number() {
-                    problems.push(format!("Value at '{at}' must be a number"));
-                }
+            "float" | "double" if !value.is_number() => {
+                problems.push(format!("Value at '{at}' must be a number"));
             }
-            "boolean" => {
-                if !value.is_boolean() {
-                    problems.push(format!("Value at '{at}' must be a boolean"));
-                }
+            "boolean" if !value.is_boolean() => {
+                problems.push(format!("Value at '{at}' must be a boolean"))
             }
-            "timestamp" => {
-                if !value.is_number() {
-                    problems.push(format!("Value at '{at}' must be epoch seconds"));
-                }
+            "timestamp" if !value.is_number() => {
+                problems.push(format!("Value at '{at}' must be epoch seconds"));
             }
             _ => {}
         }

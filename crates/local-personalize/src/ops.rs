@@ -15,7 +15,8 @@ use crate::validate::check_file;
 
 /// The number of import jobs that may be pending or running at once in a region.
 pub const IMPORT_JOB_QUOTA: usize = 5;
-/// The fewest rows an interactions dataset may hold after a FULL import.
+/// The fewest rows an import job into an interactions dataset may read, FULL or INCREMENTAL:
+/// the service asks for at least this many new interactions to append, too.
 pub const MIN_INTERACTIONS: u64 = 1_000;
 /// The most tags a resource may carry.
 const MAX_TAGS: usize = 200;
@@ -285,7 +286,7 @@ fn encode_token(arn: &str) -> String {
 fn decode_token(token: &str, kind: Kind) -> Result<String, ApiError> {
     let invalid =
         || ApiError::InvalidNextToken(format!("nextToken {token} was not handed out by this list"));
-    if token.len() % 2 != 0 {
+    if !token.len().is_multiple_of(2) {
         return Err(invalid());
     }
     let bytes: Result<Vec<u8>, _> = (0..token.len())
@@ -576,18 +577,12 @@ fn create_dataset_import_job(ctx: &Ctx<'_>, input: &Value) -> Result<Value, ApiE
 
     let outcome = read_data(ctx, &arn, s3_path, &schema, dataset_type)?;
     let (rows, mut failure) = match outcome {
-        Ok(rows)
-            if dataset_type == DatasetType::Interactions
-                && mode == "FULL"
-                && rows < MIN_INTERACTIONS =>
-        {
-            (
-                rows,
-                Some(format!(
-                    "{location} holds {rows} interactions; an interactions import needs at least {MIN_INTERACTIONS}"
-                )),
-            )
-        }
+        Ok(rows) if dataset_type == DatasetType::Interactions && rows < MIN_INTERACTIONS => (
+            rows,
+            Some(format!(
+                "{location} holds {rows} interactions; an interactions import needs at least {MIN_INTERACTIONS}"
+            )),
+        ),
         Ok(rows) => (rows, None),
         Err((rows, reason)) => (rows, Some(reason)),
     };

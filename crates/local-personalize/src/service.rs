@@ -10,7 +10,7 @@ use sim_clock::{Clock, epoch_seconds};
 use crate::error::ApiError;
 use crate::faults::FaultRule;
 use crate::lifecycle::{ACTIVE, CREATE_FAILED, Durations};
-use crate::store::{self, Action, Kind};
+use crate::store::{self, Action, DatasetRecord, Kind};
 use crate::{model, ops};
 
 /// The account every resource of the local endpoint belongs to.
@@ -164,10 +164,7 @@ impl Personalize {
     }
 
     /// The records a dataset holds now: each an optional id and its values in schema order.
-    pub fn dataset_records(
-        &self,
-        dataset_arn: &str,
-    ) -> Result<Vec<(Option<String>, Vec<Option<String>>)>, ApiError> {
+    pub fn dataset_records(&self, dataset_arn: &str) -> Result<Vec<DatasetRecord>, ApiError> {
         let now = epoch_seconds(self.clock.now());
         let mut conn = self.lock();
         settle(&mut conn, now)?;

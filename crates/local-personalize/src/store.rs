@@ -418,11 +418,12 @@ pub fn drop_staged(tx: &Transaction<'_>, job_arn: &str) -> Result<(), ApiError> 
     Ok(())
 }
 
-/// A dataset's records: each an optional id and its fields in schema order.
-pub fn records(
-    conn: &Connection,
-    dataset_arn: &str,
-) -> Result<Vec<(Option<String>, Vec<Option<String>>)>, ApiError> {
+/// One record of a dataset: its id (items and users have one) and its values in schema
+/// order, `None` where the value is missing.
+pub type DatasetRecord = (Option<String>, Vec<Option<String>>);
+
+/// A dataset's records, in the order they were imported.
+pub fn records(conn: &Connection, dataset_arn: &str) -> Result<Vec<DatasetRecord>, ApiError> {
     let mut stmt = conn
         .prepare_cached("SELECT id, fields FROM records WHERE dataset_arn = ?1 ORDER BY rowid")?;
     let rows = stmt.query_map([dataset_arn], |r| {

@@ -69,6 +69,7 @@ pub fn check_file<R: Read>(
 
     let mut csv = csv::ReaderBuilder::new()
         .has_headers(true)
+        .flexible(true)
         .from_reader(reader);
     let header = csv
         .byte_headers()
@@ -240,7 +241,10 @@ mod tests {
         .unwrap()
     }
 
-    fn check(csv: &str) -> Result<(u64, Vec<Vec<Option<String>>>), FileProblem> {
+    /// Each row's values, as `check_file` hands them over.
+    type Rows = Vec<Vec<Option<String>>>;
+
+    fn check(csv: &str) -> Result<(u64, Rows), FileProblem> {
         let mut rows = Vec::new();
         let n = check_file(
             csv.as_bytes(),

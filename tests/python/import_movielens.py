@@ -1,0 +1,112 @@
+"""Imports MovieLens into a local personalize-refresh endpoint with boto3, as a user would.
+
+Uploads the converted CSV files through S3, creates a dataset group, the three schemas and
+datasets, starts a FULL import for each, and polls every resource until it is ACTIVE. The
+endpoint's own clock decides how long things take, so run it with a high --speed.
+
+usage: import_movielens.py --endpoint http://127.0.0.1:PORT --data DIR [--prefix NAME]
+Exit status 0 when every import ends ACTIVE, 1 otherwise.
+"""
+
+import argparse
+import datetime
+import pathlib
+import sys
+import time
+
+import boto3
+from botocore.config import Config
+
+DATASETS = ("interactions", "items", "users")
+ROLE_ARN = "arn:aws:iam::000000000000:role/PersonalizeS3Access"
+
+
+def clients(endpoint):
+    common = dict(
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="anything",
+        aws_secret_access_key="anything",
+    )
+    s3 = boto3.client("s3", config=Config(s3={"addressing_style": "path"}), **common)
+    return s3, boto3.client("personalize", **common)
+
+
+def wait_active(describe, label, timeout_seconds):
+    """Polls until the resource leaves its CREATE states; returns the final description."""
+    deadline = time.monotonic() + timeout_seconds
+    last = None
+    while True:
+        resource = describe()
+        status = resource["status"]
+        if status != last:
+            when = resource["lastUpdatedDateTime"].astimezone(datetime.timezone.utc)
+            print(f"  {label:<28} {status:<20} (simulated {when:%Y-%m-%d %H:%M:%S} UTC)", flush=True)
+            last = status
+        if status in ("ACTIVE", "CREATE FAILED"):
+            return resource
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{label} still {status} after {timeout_seconds} s")
+        time.sleep(0.05)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--endpoint", required=True)
+    parser.add_argument("--data", required=True, type=pathlib.Path)
+    parser.add_argument("--prefix", default="movielens")
+    parser.add_argument("--timeout", type=float, default=120.0)
+    args = parser.parse_args()
+    s3, personalize = clients(args.endpoint)
+    bucket = f"{args.prefix}-data"
+
+    print(f"uploading to s3://{bucket}/ through S3", flush=True)
+    s3.create_bucket(Bucket=bucket)
+    for name in DATASETS:
+        s3.upload_file(str(args.data / f"{name}.csv"), bucket, f"{name}/{name}.csv")
+    listed = s3.list_objects_v2(Bucket=bucket)["KeyCount"]
+    assert listed == len(DATASETS), f"expected {len(DATASETS)} objects, S3 lists {listed}"
+    body = s3.get_object(Bucket=bucket, Key="users/users.csv")["Body"].read()
+    assert body == (args.data / "users.csv").read_bytes(), "S3 returned other bytes than uploaded"
+
+    print(f"creating dataset group {args.prefix}", flush=True)
+    group = personalize.create_dataset_group(name=args.prefix)["datasetGroupArn"]
+    wait_active(lambda: personalize.describe_dataset_group(datasetGroupArn=group)["datasetGroup"],
+                "dataset group", args.timeout)
+
+    datasets = {}
+    for name in DATASETS:
+        schema = personalize.create_schema(
+            name=f"{args.prefix}-{name}", schema=(args.data / f"{name}.avsc").read_text())["schemaArn"]
+        datasets[name] = personalize.create_dataset(
+            name=f"{args.prefix}-{name}", schemaArn=schema, datasetGroupArn=group,
+            datasetType=name.upper())["datasetArn"]
+    for name, arn in datasets.items():
+        wait_active(lambda arn=arn: personalize.describe_dataset(datasetArn=arn)["dataset"],
+                    f"dataset {name}", args.timeout)
+
+    jobs = {}
+    for name, arn in datasets.items():
+        jobs[name] = personalize.create_dataset_import_job(
+            jobName=f"{args.prefix}-{name}-initial", datasetArn=arn, roleArn=ROLE_ARN,
+            dataSource={"dataLocation": f"s3://{bucket}/{name}/"}, importMode="FULL",
+        )["datasetImportJobArn"]
+    failed = []
+    for name, arn in jobs.items():
+        job = wait_active(
+            lambda arn=arn: personalize.describe_dataset_import_job(datasetImportJobArn=arn)["datasetImportJob"],
+            f"import {name}", args.timeout)
+        if job["status"] != "ACTIVE":
+            failed.append(f"{name}: {job.get('failureReason')}")
+
+    listed = personalize.list_dataset_import_jobs(datasetArn=datasets["interactions"])["datasetImportJobs"]
+    assert [j["status"] for j in listed] == ["ACTIVE"] or failed, listed
+    if failed:
+        print("imports failed:\n  " + "\n  ".join(failed), file=sys.stderr)
+        return 1
+    print(f"imported MovieLens into {group}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
