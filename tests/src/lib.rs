@@ -24,10 +24,6 @@ use local_personalize::{ACTIVE, CREATE_FAILED, Durations};
 use sim_clock::Clock;
 use tempfile::TempDir;
 
-pub use local_personalize::{
-    CREATE_IN_PROGRESS, CREATE_PENDING, DELETE_IN_PROGRESS, DELETE_PENDING,
-};
-
 /// When every test's virtual clock starts: 2026-01-01T00:00:00Z, in epoch seconds.
 pub const START_EPOCH_SECONDS: u64 = 1_767_225_600;
 
@@ -43,14 +39,16 @@ pub const INTERACTIONS_SCHEMA: &str = include_str!("../fixtures/interactions.sch
 /// The Avro schema of the items fixtures: ITEM_ID, GENRES.
 pub const ITEMS_SCHEMA: &str = include_str!("../fixtures/items.schema.json");
 
-/// A valid interactions file of exactly 1,000 rows, the fewest a FULL import accepts.
+/// A valid interactions file of exactly 1,000 rows, the fewest an interactions import
+/// accepts.
 pub const INTERACTIONS_1000: &str = include_str!("../fixtures/interactions-1000.csv");
 
 /// How far the clock moves between two polls while a test waits for a status.
 const POLL_STEP: Duration = Duration::from_secs(5);
 
-/// The most polls a wait makes before it gives up: a simulated day at [`POLL_STEP`].
-const MAX_POLLS: u32 = 24 * 60 * 12;
+/// The most polls a wait makes before it gives up: two simulated hours at [`POLL_STEP`], well
+/// past the longest lifecycle the tests start (an import of a few thousand rows).
+const MAX_POLLS: u32 = 2 * 60 * 12;
 
 /// Any error a test step can fail with.
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -127,11 +125,6 @@ impl Harness {
         aws_sdk_personalize::Client::new(&sdk_config(&self.running.url(), retry).await)
     }
 
-    /// The endpoint, for what tests read behind the API (such as a dataset's records).
-    pub fn endpoint(&self) -> &RunningEndpoint {
-        &self.running
-    }
-
     /// The folder that holds S3: `s3://bucket/key` is the file `<s3_root>/bucket/key`.
     pub fn s3_root(&self) -> &Path {
         &self.s3_root
@@ -148,11 +141,6 @@ impl Harness {
     /// The simulated time now, in epoch seconds.
     pub fn now(&self) -> f64 {
         sim_clock::epoch_seconds(self.clock.now())
-    }
-
-    /// Simulated seconds since the clock started.
-    pub fn elapsed(&self) -> f64 {
-        self.now() - START_EPOCH_SECONDS as f64
     }
 
     /// Moves the virtual clock forward by `seconds`.
@@ -364,7 +352,7 @@ impl Harness {
                 _ => self.advance(POLL_STEP.as_secs()),
             }
         }
-        panic!("dataset group {arn} was not ACTIVE after a simulated day");
+        panic!("dataset group {arn} was not ACTIVE after {MAX_POLLS} polls");
     }
 
     /// Polls a dataset, moving the clock between polls, until it is `ACTIVE`.
@@ -376,7 +364,7 @@ impl Harness {
                 _ => self.advance(POLL_STEP.as_secs()),
             }
         }
-        panic!("dataset {arn} was not ACTIVE after a simulated day");
+        panic!("dataset {arn} was not ACTIVE after {MAX_POLLS} polls");
     }
 
     /// Polls an import job, moving the clock between polls, until it is `ACTIVE` or
@@ -389,7 +377,7 @@ impl Harness {
             }
             self.advance(POLL_STEP.as_secs());
         }
-        panic!("import job {arn} had not ended after a simulated day");
+        panic!("import job {arn} had not ended after {MAX_POLLS} polls");
     }
 
     /// Moves the clock one second at a time until `arn` is gone: Describe answers
@@ -420,7 +408,7 @@ impl Harness {
             }
             self.advance(1);
         }
-        panic!("dataset group {arn} was still there after a simulated day");
+        panic!("dataset group {arn} was still there after {MAX_POLLS} polls");
     }
 
     /// Moves the clock until the dataset `arn` is gone (Describe answers
@@ -444,7 +432,7 @@ impl Harness {
                 Err(e) => panic!("DescribeDataset {arn}: {e:?}"),
             }
         }
-        panic!("dataset {arn} was still there after a simulated day");
+        panic!("dataset {arn} was still there after {MAX_POLLS} polls");
     }
 
     /// The records a dataset holds now, each its values in schema order (`None` for an empty

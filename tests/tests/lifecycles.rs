@@ -5,10 +5,12 @@
 
 use aws_sdk_personalize::types::ImportMode;
 use e2e_tests::{
-    CREATE_IN_PROGRESS, CREATE_PENDING, DELETE_IN_PROGRESS, DELETE_PENDING, Harness,
-    INTERACTIONS_1000, INTERACTIONS_SCHEMA, START_EPOCH_SECONDS, TestResult, epoch_seconds,
+    Harness, INTERACTIONS_1000, INTERACTIONS_SCHEMA, START_EPOCH_SECONDS, TestResult, epoch_seconds,
 };
-use local_personalize::{ACTIVE, Durations, Phases};
+use local_personalize::{
+    ACTIVE, CREATE_IN_PROGRESS, CREATE_PENDING, DELETE_IN_PROGRESS, DELETE_PENDING, Durations,
+    Phases,
+};
 
 /// A phase's length in whole seconds (the default model only uses whole seconds).
 fn secs(seconds: f64) -> u64 {

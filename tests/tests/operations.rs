@@ -4,12 +4,9 @@
 
 use aws_sdk_personalize::types::{ImportMode, Tag};
 use e2e_tests::{
-    CREATE_PENDING, DELETE_PENDING, Harness, INTERACTIONS_1000, INTERACTIONS_SCHEMA,
-    START_EPOCH_SECONDS, TestResult, epoch_seconds,
+    Harness, INTERACTIONS_1000, INTERACTIONS_SCHEMA, START_EPOCH_SECONDS, TestResult, epoch_seconds,
 };
-use local_personalize::ACTIVE;
-
-const ACCOUNT: &str = "000000000000";
+use local_personalize::{ACTIVE, CREATE_PENDING, DEFAULT_ACCOUNT as ACCOUNT, DELETE_PENDING};
 
 fn tag(key: &str, value: &str) -> Tag {
     Tag::builder()
