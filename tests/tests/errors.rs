@@ -592,3 +592,54 @@ async fn a_forged_next_token_is_invalid_next_token() -> TestResult {
     assert!(err.is_invalid_next_token_exception(), "{err:?}");
     h.stop().await
 }
+
+#[tokio::test]
+async fn a_resource_of_another_region_is_not_found_and_cannot_be_built_on() -> TestResult {
+    // GIVEN a dataset group and a schema in us-east-1
+    let h = Harness::start().await;
+    let group_arn = h.active_dataset_group("movies").await;
+    let schema_arn = h.schema("interactions", INTERACTIONS_SCHEMA).await;
+    let eu_config = h
+        .personalize
+        .config()
+        .to_builder()
+        .region(aws_sdk_personalize::config::Region::new("eu-west-1"))
+        .build();
+    let eu = aws_sdk_personalize::Client::from_conf(eu_config);
+
+    // WHEN a client signing for eu-west-1 describes the group and builds a dataset on it
+    let described = eu
+        .describe_dataset_group()
+        .dataset_group_arn(&group_arn)
+        .send()
+        .await
+        .expect_err("another region's group is not visible")
+        .into_service_error();
+    let created = eu
+        .create_dataset()
+        .name("cross")
+        .dataset_type("INTERACTIONS")
+        .dataset_group_arn(&group_arn)
+        .schema_arn(&schema_arn)
+        .send()
+        .await
+        .expect_err("another region's group cannot hold a dataset")
+        .into_service_error();
+
+    // THEN both are not found, and eu-west-1 has its own names and ARNs
+    assert!(described.is_resource_not_found_exception(), "{described:?}");
+    assert!(created.is_resource_not_found_exception(), "{created:?}");
+    let eu_group = eu
+        .create_dataset_group()
+        .name("movies")
+        .send()
+        .await?
+        .dataset_group_arn()
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(
+        eu_group,
+        "arn:aws:personalize:eu-west-1:000000000000:dataset-group/movies"
+    );
+    h.stop().await
+}

@@ -1,8 +1,9 @@
 //! `personalize-refresh emulator`: the local AWS endpoint as a long-running process.
 
+use std::fs::{File, TryLockError};
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use local_endpoint::{Endpoint, Settings};
@@ -24,15 +25,31 @@ pub struct Args {
     #[arg(long, default_value = concat!(".personalize-refresh", "/s3"))]
     s3_root: PathBuf,
 
-    /// How many times faster than real time simulated time runs (jobs, statuses).
-    #[arg(long, default_value_t = 1.0)]
+    /// How many times faster than real time simulated time runs (jobs, statuses), from
+    /// 0.001 to 1000000.
+    #[arg(long, default_value_t = 1.0, value_parser = parse_speed)]
     speed: f64,
 
-    /// JSON file replacing the lifecycle durations, in simulated seconds (any part of
+    /// JSON file changing lifecycle durations, in simulated seconds: any numbers of
     /// `{"datasetGroup": {"pendingSeconds", "inProgressSeconds"}, "dataset": {..},
-    /// "import": {"pendingSeconds", "baseSeconds", "secondsPerThousandRows"}, "delete": {..}}`).
+    /// "import": {"pendingSeconds", "baseSeconds", "secondsPerThousandRows"}, "delete": {..}}`;
+    /// the rest keep their defaults.
     #[arg(long)]
     durations: Option<PathBuf>,
+}
+
+/// The fastest simulated time may run: a year in about half a minute.
+const MAX_SPEED: f64 = 1_000_000.0;
+
+fn parse_speed(text: &str) -> Result<f64, String> {
+    let speed: f64 = text
+        .parse()
+        .map_err(|_| format!("{text} is not a number"))?;
+    if speed.is_finite() && (0.001..=MAX_SPEED).contains(&speed) {
+        Ok(speed)
+    } else {
+        Err(format!("the speed must be from 0.001 to {MAX_SPEED}"))
+    }
 }
 
 /// Serves until Ctrl-C or SIGTERM, then finishes the requests in flight and exits.
@@ -41,32 +58,29 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read {}", path.display()))?;
-            serde_json::from_str::<Durations>(&text)
-                .with_context(|| format!("{} is not a durations model", path.display()))?
+            Durations::from_json(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
         }
         None => Durations::default(),
     };
-    std::fs::create_dir_all(&args.state_dir).with_context(|| {
-        format!(
-            "cannot create the state folder {}",
-            args.state_dir.display()
-        )
-    })?;
-    let clock = Clock::scaled_persisted(args.speed, &args.state_dir.join("clock.json"))
-        .context("cannot start the simulated clock")?;
-    let settings = Settings {
-        state_dir: Some(args.state_dir.clone()),
-        s3_root: args.s3_root.clone(),
-        durations,
-    };
-    let endpoint = Endpoint::open(settings, clock).context("cannot open the endpoint")?;
 
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async move {
+        // Nothing is written until the port is ours and no other emulator uses the state
+        // folder: a second start by mistake must not move the first one's clock.
         let listener = tokio::net::TcpListener::bind(args.bind)
             .await
             .with_context(|| format!("cannot listen on {}", args.bind))?;
         let addr = listener.local_addr()?;
+        let _lock = lock_state_dir(&args.state_dir)?;
+        let clock = Clock::scaled_persisted(args.speed, &args.state_dir.join("clock.json"))
+            .context("cannot start the simulated clock")?;
+        let settings = Settings {
+            state_dir: Some(args.state_dir.clone()),
+            s3_root: args.s3_root.clone(),
+            durations,
+        };
+        let endpoint = Endpoint::open(settings, clock).context("cannot open the endpoint")?;
+
         if !addr.ip().is_loopback() {
             tracing::warn!(%addr, "listening beyond loopback: the endpoint checks no credentials");
         }
@@ -87,6 +101,25 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         tracing::info!("stopped");
         anyhow::Ok(())
     })
+}
+
+/// Takes the state folder for this process alone, creating it if needed. The lock is held
+/// until the returned file is dropped (or the process ends, however it ends).
+fn lock_state_dir(state_dir: &Path) -> anyhow::Result<File> {
+    std::fs::create_dir_all(state_dir)
+        .with_context(|| format!("cannot create the state folder {}", state_dir.display()))?;
+    let path = state_dir.join("lock");
+    let file = File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(TryLockError::WouldBlock) => anyhow::bail!(
+            "another emulator is using the state folder {}: stop it, or give this one its own --state-dir",
+            state_dir.display()
+        ),
+        Err(TryLockError::Error(err)) => {
+            Err(err).with_context(|| format!("cannot lock {}", path.display()))
+        }
+    }
 }
 
 /// Completes on Ctrl-C or SIGTERM.

@@ -272,3 +272,66 @@ async fn read_clock(url: &str) -> f64 {
     let json: serde_json::Value = serde_json::from_str(body).unwrap();
     json["now"].as_f64().unwrap()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_emulator_on_the_same_state_folder_is_refused_and_changes_nothing() {
+    // GIVEN an emulator running fast on a state folder
+    let dir = tempfile::tempdir().unwrap();
+    let first = Emulator::start(dir.path(), 100);
+    let anchor = dir.path().join("state/clock.json");
+    let anchor_before = std::fs::read(&anchor).unwrap();
+
+    // WHEN a second one is started on the same folder at another speed
+    let second = Command::new(env!("CARGO_BIN_EXE_personalize-refresh"))
+        .args([
+            "emulator",
+            "--bind",
+            "127.0.0.1:0",
+            "--speed",
+            "1",
+            "--state-dir",
+        ])
+        .arg(dir.path().join("state"))
+        .arg("--s3-root")
+        .arg(dir.path().join("s3"))
+        .output()
+        .unwrap();
+
+    // THEN it fails, saying why, and the first one's clock anchor is untouched
+    assert!(!second.status.success());
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        stderr.contains("another emulator is using the state folder"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read(&anchor).unwrap(), anchor_before);
+    assert!(read_clock(&first.url).await > 0.0);
+}
+
+#[test]
+fn speeds_out_of_range_are_refused_before_anything_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    for speed in ["0", "-1", "abc", "1e9", "NaN"] {
+        let output = Command::new(env!("CARGO_BIN_EXE_personalize-refresh"))
+            .args([
+                "emulator",
+                "--bind",
+                "127.0.0.1:0",
+                &format!("--speed={speed}"),
+                "--state-dir",
+            ])
+            .arg(dir.path().join("state"))
+            .output()
+            .unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "--speed {speed} was accepted"
+        );
+        assert!(
+            String::from_utf8_lossy(&output.stderr).contains("--speed"),
+            "--speed {speed}"
+        );
+    }
+    assert!(!dir.path().join("state").exists());
+}

@@ -103,6 +103,37 @@ impl Durations {
         }
     }
 
+    /// Reads a model from JSON, in simulated seconds: each number given replaces that number of
+    /// the default model, so `{"import": {"baseSeconds": 30}}` changes one value. A name the
+    /// model does not have is an error, so a misspelling is not silently ignored.
+    pub fn from_json(text: &str) -> Result<Self, String> {
+        let given: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+        if !given.is_object() {
+            return Err("the durations model must be a JSON object".to_owned());
+        }
+        let mut merged = serde_json::to_value(Self::default()).map_err(|e| e.to_string())?;
+        merge(&mut merged, &given, "")?;
+        let model: Self = serde_json::from_value(merged).map_err(|e| e.to_string())?;
+        model.check()?;
+        Ok(model)
+    }
+
+    /// Checks that every duration is a finite number of seconds, zero or more.
+    pub fn check(&self) -> Result<(), String> {
+        let value = serde_json::to_value(self).map_err(|e| e.to_string())?;
+        let mut bad = Vec::new();
+        find_bad_durations(&value, "", &mut bad);
+        if bad.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "durations must be zero or more seconds: {}",
+                bad.join(", ")
+            ))
+        }
+    }
+
     /// The phases of an import job that reads `rows` rows.
     pub fn import_phases(&self, rows: u64) -> Phases {
         let m = &self.import;
@@ -110,6 +141,54 @@ impl Durations {
             m.pending_seconds,
             m.base_seconds + m.seconds_per_thousand_rows * rows as f64 / 1000.0,
         )
+    }
+}
+
+/// Overlays `given` on `base`, naming the first member `base` does not have.
+fn merge(
+    base: &mut serde_json::Value,
+    given: &serde_json::Value,
+    path: &str,
+) -> Result<(), String> {
+    let (Some(base), Some(given)) = (base.as_object_mut(), given.as_object()) else {
+        return Err(format!("{path} must be an object"));
+    };
+    for (name, value) in given {
+        let at = if path.is_empty() {
+            name.clone()
+        } else {
+            format!("{path}.{name}")
+        };
+        let Some(slot) = base.get_mut(name) else {
+            let known: Vec<&str> = base.keys().map(String::as_str).collect();
+            return Err(format!(
+                "{at} is not part of the durations model (it has {})",
+                known.join(", ")
+            ));
+        };
+        match (slot.is_object(), value) {
+            (true, _) => merge(slot, value, &at)?,
+            (false, serde_json::Value::Number(_)) => *slot = value.clone(),
+            (false, _) => return Err(format!("{at} must be a number of seconds")),
+        }
+    }
+    Ok(())
+}
+
+fn find_bad_durations(value: &serde_json::Value, path: &str, bad: &mut Vec<String>) {
+    match value {
+        serde_json::Value::Object(members) => {
+            for (name, v) in members {
+                let at = if path.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{path}.{name}")
+                };
+                find_bad_durations(v, &at, bad);
+            }
+        }
+        serde_json::Value::Number(n) if n.as_f64().is_some_and(|x| x.is_finite() && x >= 0.0) => {}
+        other => bad.push(format!("{path} is {other}")),
     }
 }
 
@@ -204,12 +283,34 @@ mod tests {
     }
 
     #[test]
-    fn a_partial_model_fills_the_rest_from_the_defaults() {
-        let d: Durations = serde_json::from_str(
-            r#"{"datasetGroup": {"pendingSeconds": 1, "inProgressSeconds": 2}}"#,
+    fn a_partial_model_replaces_only_the_numbers_it_gives() {
+        let d = Durations::from_json(
+            r#"{"datasetGroup": {"pendingSeconds": 1}, "import": {"baseSeconds": 30}}"#,
         )
         .unwrap();
-        assert_eq!(d.dataset_group, Phases::new(1.0, 2.0));
-        assert_eq!(d.import, Durations::default().import);
+        let default = Durations::default();
+        assert_eq!(
+            d.dataset_group,
+            Phases::new(1.0, default.dataset_group.in_progress_seconds)
+        );
+        assert_eq!(d.import.base_seconds, 30.0);
+        assert_eq!(d.import.pending_seconds, default.import.pending_seconds);
+        assert_eq!(d.dataset, default.dataset);
+    }
+
+    #[test]
+    fn a_misspelt_negative_or_malformed_model_is_refused_naming_the_field() {
+        let err = Durations::from_json(r#"{"datsetGroup": {"pendingSeconds": 1}}"#).unwrap_err();
+        assert!(err.contains("datsetGroup is not part"), "{err}");
+        let err = Durations::from_json(r#"{"import": {"baseSeconds": -1000}}"#).unwrap_err();
+        assert!(err.contains("import.baseSeconds"), "{err}");
+        let err = Durations::from_json(r#"{"delete": {"pendingSeconds": "soon"}}"#).unwrap_err();
+        assert!(
+            err.contains("delete.pendingSeconds must be a number"),
+            "{err}"
+        );
+        assert!(Durations::from_json("[]").is_err());
+        assert!(Durations::from_json("{").is_err());
+        Durations::instant().check().unwrap();
     }
 }

@@ -45,13 +45,16 @@ impl Config {
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
     /// The state database could not be opened or created.
-    #[error("cannot open the state database {path}: {source}")]
+    #[error("cannot open the state database {path}")]
     State {
         /// The database file, or `:memory:`.
         path: String,
         /// What SQLite said.
         source: rusqlite::Error,
     },
+    /// The durations model has a value no lifecycle can take.
+    #[error("invalid durations model: {0}")]
+    Durations(String),
 }
 
 /// A local Amazon Personalize endpoint.
@@ -84,6 +87,7 @@ pub(crate) struct Ctx<'a> {
 impl Personalize {
     /// Opens the endpoint's state (creating it if needed).
     pub fn open(config: Config, clock: Clock) -> Result<Self, OpenError> {
+        config.durations.check().map_err(OpenError::Durations)?;
         let conn =
             store::open(config.state_file.as_deref()).map_err(|source| OpenError::State {
                 path: config

@@ -13,6 +13,9 @@ use crate::schema::{DatasetSchema, FieldType};
 /// Epoch seconds from this value up are taken for milliseconds: 13 digits, the year 33658.
 const MILLISECONDS_FROM: i64 = 1_000_000_000_000;
 
+/// The longest id (`USER_ID`, `ITEM_ID`, ...) the service takes, in characters.
+const MAX_ID_LENGTH: usize = 256;
+
 /// What is wrong with a data file, and where.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileProblem {
@@ -138,6 +141,13 @@ pub fn check_file<R: Read>(
             }
             check_value(field.field_type, field.is_timestamp(), text)
                 .map_err(|message| problem(Some(line), Some(&field.name), message))?;
+            if field.name.ends_with("_ID") && text.chars().count() > MAX_ID_LENGTH {
+                return Err(problem(
+                    Some(line),
+                    Some(&field.name),
+                    format!("the id is longer than {MAX_ID_LENGTH} characters"),
+                ));
+            }
             if Some(i) == id_column {
                 id = Some(text);
             }
@@ -159,6 +169,9 @@ fn map_header(
         let name = std::str::from_utf8(raw)
             .map_err(|_| (None, format!("header column {} is not valid UTF-8", i + 1)))?
             .trim();
+        if name.is_empty() {
+            return Err((None, format!("header column {} has no name", i + 1)));
+        }
         let Some(index) = schema.fields.iter().position(|f| f.name == name) else {
             return Err((
                 Some(name.to_owned()),
@@ -200,9 +213,21 @@ fn check_value(field_type: FieldType, timestamp: bool, text: &str) -> Result<(),
     match field_type {
         FieldType::String => Ok(()),
         FieldType::Int | FieldType::Long => {
-            let n: i64 = text
-                .parse()
-                .map_err(|_| format!("'{text}' is not an integer"))?;
+            let n: i64 = text.parse().map_err(|_| {
+                let digits = text.strip_prefix('-').unwrap_or(text);
+                if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+                    format!(
+                        "{text} is out of range for a {}",
+                        if field_type == FieldType::Int {
+                            "int"
+                        } else {
+                            "long"
+                        }
+                    )
+                } else {
+                    format!("'{text}' is not an integer")
+                }
+            })?;
             if field_type == FieldType::Int && i32::try_from(n).is_err() {
                 return Err(format!("{text} is out of range for an int"));
             }
@@ -214,6 +239,9 @@ fn check_value(field_type: FieldType, timestamp: bool, text: &str) -> Result<(),
             Ok(())
         }
         FieldType::Float | FieldType::Double => match text.parse::<f64>() {
+            Ok(x) if field_type == FieldType::Float && (x as f32).is_infinite() => {
+                Err(format!("{text} is out of range for a float"))
+            }
             Ok(x) if x.is_finite() => Ok(()),
             _ => Err(format!("'{text}' is not a number")),
         },
@@ -369,6 +397,37 @@ mod tests {
         )
         .unwrap();
         assert_eq!(ids, vec![Some("i9".to_owned())]);
+    }
+
+    #[test]
+    fn ids_longer_than_the_service_takes_are_refused() {
+        let long = "u".repeat(257);
+        let err = check(&format!(
+            "USER_ID,ITEM_ID,TIMESTAMP\n{long},i1,1700000000\n"
+        ))
+        .unwrap_err();
+        assert_eq!(err.column.as_deref(), Some("USER_ID"));
+        check(&format!(
+            "USER_ID,ITEM_ID,TIMESTAMP\n{},i1,1700000000\n",
+            "u".repeat(256)
+        ))
+        .unwrap();
+    }
+
+    #[test]
+    fn numbers_out_of_their_types_range_say_so() {
+        let err =
+            check("USER_ID,ITEM_ID,TIMESTAMP,EVENT_VALUE\nu1,i1,1700000000,1e300\n").unwrap_err();
+        assert!(err.message.contains("out of range for a float"), "{err}");
+        let err = check("USER_ID,ITEM_ID,TIMESTAMP\nu1,i1,99999999999999999999\n").unwrap_err();
+        assert!(err.message.contains("out of range for a long"), "{err}");
+    }
+
+    #[test]
+    fn a_header_column_without_a_name_is_refused_by_position() {
+        let err = check("USER_ID,,TIMESTAMP\nu1,i1,1\n").unwrap_err();
+        assert_eq!((err.line, err.column.as_deref()), (Some(1), None));
+        assert!(err.message.contains("header column 2 has no name"), "{err}");
     }
 
     #[test]

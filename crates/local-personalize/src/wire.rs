@@ -42,7 +42,9 @@ impl Personalize {
     pub fn handle_http(&self, headers: &HeaderMap, body: &[u8]) -> Response<Vec<u8>> {
         let operation = target_operation(headers).unwrap_or_default().to_owned();
         let region = signing_region(headers).to_owned();
-        let result = parse_body(body).and_then(|input| self.call(&region, &operation, &input));
+        let result = check_region(&region)
+            .and_then(|()| parse_body(body))
+            .and_then(|input| self.call(&region, &operation, &input));
         match result {
             Ok(output) => respond(StatusCode::OK, None, &output),
             Err(err) => {
@@ -53,6 +55,21 @@ impl Personalize {
                 respond(status, Some(err.error_type()), &body)
             }
         }
+    }
+}
+
+/// Refuses a signing region that cannot be part of an ARN.
+fn check_region(region: &str) -> Result<(), ApiError> {
+    let valid = region.len() <= 32
+        && region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if valid {
+        Ok(())
+    } else {
+        Err(ApiError::InvalidInput(format!(
+            "the request is signed for region {region}, which is not a region name"
+        )))
     }
 }
 
@@ -100,6 +117,13 @@ mod tests {
             ),
         );
         assert_eq!(signing_region(&headers), "eu-west-1");
+    }
+
+    #[test]
+    fn a_region_that_cannot_be_in_an_arn_is_refused() {
+        check_region("eu-west-1").unwrap();
+        assert!(check_region("us-east-1:evil").is_err());
+        assert!(check_region("US-EAST-1").is_err());
     }
 
     #[test]

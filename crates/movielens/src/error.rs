@@ -11,7 +11,7 @@ use std::path::PathBuf;
 pub enum ConvertError {
     /// A RecBole file could not be read; most often it has not been fetched yet
     /// (`scripts/fetch-movielens.sh`).
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}", path.display())]
     Read {
         /// The file that could not be read.
         path: PathBuf,
@@ -86,7 +86,7 @@ pub enum ConvertError {
     },
 
     /// An output file or the output folder could not be written.
-    #[error("cannot write {}: {source}", path.display())]
+    #[error("cannot write {}", path.display())]
     Write {
         /// The output file or folder.
         path: PathBuf,

@@ -534,11 +534,9 @@ mod tests {
         let error = read_users(Path::new("/nonexistent/ml-100k.user")).expect_err("no file");
 
         assert!(matches!(error, ConvertError::Read { .. }));
-        assert!(
-            error
-                .to_string()
-                .starts_with("cannot read /nonexistent/ml-100k.user: ")
-        );
+        assert_eq!(error.to_string(), "cannot read /nonexistent/ml-100k.user");
+        let cause = std::error::Error::source(&error).expect("the I/O error is the source");
+        assert!(cause.to_string().contains("No such file"), "{cause}");
     }
 
     #[test]

@@ -29,7 +29,7 @@ pub enum ClockError {
     InvalidSpeed(f64),
 
     /// The anchor file of a persisted clock exists but could not be read.
-    #[error("cannot read clock anchor {}: {source}", path.display())]
+    #[error("cannot read clock anchor {}", path.display())]
     ReadAnchor {
         /// The anchor file.
         path: PathBuf,
@@ -39,7 +39,7 @@ pub enum ClockError {
 
     /// The anchor file of a persisted clock does not hold a valid anchor.
     #[error(
-        "clock anchor {} is corrupt ({reason}): repair it, or delete it to restart time from now",
+        "clock anchor {} is corrupt ({reason}): repair it, or delete the whole state folder: the state holds times from this clock, which must never go back",
         path.display()
     )]
     CorruptAnchor {
@@ -50,7 +50,7 @@ pub enum ClockError {
     },
 
     /// The anchor file of a persisted clock could not be written.
-    #[error("cannot write clock anchor {}: {source}", path.display())]
+    #[error("cannot write clock anchor {}", path.display())]
     WriteAnchor {
         /// The anchor file.
         path: PathBuf,
