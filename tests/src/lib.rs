@@ -447,6 +447,33 @@ impl Harness {
             .collect()
     }
 
+    // ---- plain HTTP ----------------------------------------------------------------------
+
+    /// Sends one unsigned HTTP request to the endpoint, `path_and_query` exactly as given (no
+    /// percent-encoding is added or removed), and returns the HTTP status and the body. For what
+    /// an SDK would never send, such as a key that is percent-encoded by hand.
+    pub async fn http(
+        &self,
+        method: http::Method,
+        path_and_query: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<Bytes>,
+    ) -> Result<(http::StatusCode, Bytes), Error> {
+        let client = HttpClient::builder(TokioExecutor::new()).build_http();
+        let mut request = http::Request::builder()
+            .method(method)
+            .uri(format!("{}{path_and_query}", self.running.url()));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = client
+            .request(request.body(Full::new(body.into()))?)
+            .await?;
+        let status = response.status();
+        let bytes = response.into_body().collect().await?.to_bytes();
+        Ok((status, bytes))
+    }
+
     // ---- the control API ------------------------------------------------------------------
 
     /// Sends one request to the endpoint's control API (`path` is relative to
@@ -458,23 +485,23 @@ impl Harness {
         path: &str,
         body: Option<&serde_json::Value>,
     ) -> Result<(http::StatusCode, serde_json::Value), Error> {
-        let client = HttpClient::builder(TokioExecutor::new()).build_http();
         let body = match body {
             Some(json) => Bytes::from(serde_json::to_vec(json)?),
             None => Bytes::new(),
         };
-        let request = http::Request::builder()
-            .method(method)
-            .uri(format!("{}{CONTROL_PREFIX}{path}", self.running.url()))
-            .header(http::header::CONTENT_TYPE, "application/json")
-            .body(Full::new(body))?;
-        let response = client.request(request).await?;
-        let status = response.status();
-        let bytes = response.into_body().collect().await?.to_bytes();
+        let (status, bytes) = self
+            .http(
+                method,
+                &format!("{CONTROL_PREFIX}{path}"),
+                &[("content-type", "application/json")],
+                body,
+            )
+            .await?;
         let json = if bytes.is_empty() {
             serde_json::Value::Null
         } else {
-            serde_json::from_slice(&bytes)?
+            serde_json::from_slice(&bytes)
+                .map_err(|e| format!("{path} answered {status} and not JSON ({e}): {bytes:?}"))?
         };
         Ok((status, json))
     }

@@ -1,7 +1,8 @@
 //! Fault rules set through the endpoint's HTTP control API (`/_personalize-refresh/`), seen
 //! through the SDK: a `failCalls` rule fails the next calls of one operation with the error type
 //! it names, then lets calls through; a `failNextJob` rule makes the next import job end
-//! `CREATE FAILED` with its reason. The control API's health and clock are here too.
+//! `CREATE FAILED` with its reason. The control API's health and clock are here too, and its
+//! errors: JSON with a `__type`, as Personalize answers them.
 
 use std::time::Duration;
 
@@ -10,6 +11,7 @@ use aws_sdk_personalize::error::ProvideErrorMetadata;
 use aws_sdk_personalize::types::ImportMode;
 use e2e_tests::{Harness, INTERACTIONS_1000, INTERACTIONS_SCHEMA, START_EPOCH_SECONDS, TestResult};
 use http::{Method, StatusCode};
+use local_endpoint::CONTROL_PREFIX;
 use local_personalize::{ACTIVE, CREATE_FAILED};
 use serde_json::json;
 
@@ -256,5 +258,76 @@ async fn the_control_api_reports_health_and_the_simulated_time() -> TestResult {
         clock["now"].as_f64(),
         Some((START_EPOCH_SECONDS + 90) as f64)
     );
+    h.stop().await
+}
+
+#[tokio::test]
+async fn a_fault_rule_body_that_does_not_parse_is_a_serialization_exception() -> TestResult {
+    let h = Harness::start().await;
+
+    for body in [
+        "not json",
+        r#"{"kind": "somethingElse"}"#,
+        r#"{"kind": "failCalls"}"#,
+    ] {
+        let (status, answer) = h
+            .http(
+                Method::POST,
+                &format!("{CONTROL_PREFIX}{FAULTS}"),
+                &[("content-type", "application/json")],
+                body,
+            )
+            .await?;
+
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        let answer: serde_json::Value = serde_json::from_slice(&answer)?;
+        assert_eq!(
+            answer["__type"], "SerializationException",
+            "{body}: {answer}"
+        );
+        assert!(
+            answer["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("not a fault rule"),
+            "{answer}"
+        );
+    }
+    assert!(rules(&h).await?.is_empty());
+    h.stop().await
+}
+
+#[tokio::test]
+async fn an_unknown_control_path_is_an_unknown_operation_that_lists_the_routes() -> TestResult {
+    let h = Harness::start().await;
+
+    for (method, path) in [
+        (Method::GET, "no-such-route"),
+        (Method::POST, "personalize/fault"),
+        (Method::GET, ""),
+    ] {
+        let (status, body) = h.control(method.clone(), path, None).await?;
+
+        // THEN it is answered by the control API, not by S3
+        assert_eq!(status, StatusCode::NOT_FOUND, "{method} {path}: {body}");
+        assert_eq!(body["__type"], "UnknownOperationException", "{body}");
+        let message = body["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains(&format!("{CONTROL_PREFIX}{path} ")),
+            "{message}"
+        );
+        for route in [
+            "GET /_personalize-refresh/health",
+            "personalize/faults",
+            "clock",
+        ] {
+            assert!(message.contains(route), "{message}");
+        }
+    }
+
+    // AND a route asked with a method it does not answer says so the same way
+    let (status, body) = h.control(Method::PUT, "health", None).await?;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{body}");
+    assert_eq!(body["__type"], "UnknownOperationException", "{body}");
     h.stop().await
 }

@@ -6,10 +6,14 @@
 //! - `GET  personalize/faults` lists the rules not yet used up.
 //! - `POST personalize/faults` adds a rule (the JSON of `local_personalize::FaultRule`).
 //! - `DELETE personalize/faults` removes them all.
+//!
+//! Errors are JSON with `__type` and `message`, as Personalize answers them; a path or method
+//! the API does not serve is an `UnknownOperationException` that lists these routes, rather
+//! than falling through to S3.
 
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{OriginalUri, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -17,6 +21,11 @@ use http::StatusCode;
 use local_personalize::{ApiError, FaultRule, Personalize};
 use serde_json::{Value, json};
 
+/// The routes, as an unknown path or method is told them.
+const ROUTES: &str = "GET /_personalize-refresh/health, GET /_personalize-refresh/clock, \
+                      GET|POST|DELETE /_personalize-refresh/personalize/faults";
+
+/// The control API's routes, relative to [`CONTROL_PREFIX`](crate::CONTROL_PREFIX).
 pub(crate) fn router(personalize: Arc<Personalize>) -> Router {
     Router::new()
         .route("/health", get(|| async { Json(json!({ "status": "ok" })) }))
@@ -25,7 +34,40 @@ pub(crate) fn router(personalize: Arc<Personalize>) -> Router {
             "/personalize/faults",
             get(list_faults).post(add_fault).delete(clear_faults),
         )
+        .method_not_allowed_fallback(method_not_allowed)
+        .fallback(unknown_route)
         .with_state(personalize)
+}
+
+/// Answers a path under the control prefix that names no route.
+pub(crate) async fn unknown_route(request: Request) -> Response {
+    let message = format!(
+        "{} {} names no control route; see GET /_personalize-refresh/health. The routes: {ROUTES}",
+        request.method(),
+        full_path(&request)
+    );
+    error(StatusCode::NOT_FOUND, "UnknownOperationException", &message)
+}
+
+async fn method_not_allowed(request: Request) -> Response {
+    let message = format!(
+        "{} is a control route that does not answer {}. The routes: {ROUTES}",
+        full_path(&request),
+        request.method()
+    );
+    error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "UnknownOperationException",
+        &message,
+    )
+}
+
+/// The path as the client sent it: a nested router sees it without the control prefix.
+fn full_path(request: &Request) -> &str {
+    request
+        .extensions()
+        .get::<OriginalUri>()
+        .map_or(request.uri().path(), |original| original.path())
 }
 
 async fn clock(State(personalize): State<Arc<Personalize>>) -> Json<Value> {
@@ -44,8 +86,8 @@ async fn add_fault(
     let rule: FaultRule = match serde_json::from_slice(&body) {
         Ok(rule) => rule,
         Err(e) => {
-            let message = format!("the body is not a fault rule: {e}");
-            return (StatusCode::BAD_REQUEST, Json(json!({ "message": message }))).into_response();
+            let err = ApiError::Serialization(format!("the body is not a fault rule: {e}"));
+            return api_error(&err);
         }
     };
     blocking(move || personalize.add_fault(&rule).map(|()| json!({}))).await
@@ -58,14 +100,26 @@ async fn clear_faults(State(personalize): State<Arc<Personalize>>) -> Response {
 async fn blocking(work: impl FnOnce() -> Result<Value, ApiError> + Send + 'static) -> Response {
     match tokio::task::spawn_blocking(work).await {
         Ok(Ok(body)) => Json(body).into_response(),
-        Ok(Err(err)) => {
-            let status = StatusCode::from_u16(err.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
-            (
-                status,
-                Json(json!({ "__type": err.error_type(), "message": err.to_string() })),
-            )
-                .into_response()
-        }
-        Err(err) => (StatusCode::INTERNAL_SERVER_ERROR, err.to_string()).into_response(),
+        Ok(Err(err)) => api_error(&err),
+        Err(err) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalFailure",
+            &err.to_string(),
+        ),
     }
+}
+
+/// A Personalize error, answered with the status and `__type` the service would use.
+fn api_error(err: &ApiError) -> Response {
+    let status = StatusCode::from_u16(err.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+    error(status, err.error_type(), &err.to_string())
+}
+
+/// An error as the AWS JSON protocol answers it: `__type` and `message`.
+fn error(status: StatusCode, error_type: &str, message: &str) -> Response {
+    (
+        status,
+        Json(json!({ "__type": error_type, "message": message })),
+    )
+        .into_response()
 }

@@ -21,7 +21,7 @@ mod s3;
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -77,7 +77,7 @@ impl Settings {
 #[derive(Debug, thiserror::Error)]
 pub enum EndpointError {
     /// A folder could not be created or opened.
-    #[error("cannot use {path}: {source}")]
+    #[error("cannot use {path}")]
     Folder {
         /// The folder.
         path: PathBuf,
@@ -94,12 +94,14 @@ pub enum EndpointError {
 pub struct Endpoint {
     personalize: Arc<Personalize>,
     s3: s3s::service::S3Service,
+    s3_root: Arc<Path>,
 }
 
 impl std::fmt::Debug for Endpoint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Endpoint")
             .field("personalize", &self.personalize)
+            .field("s3_root", &self.s3_root)
             .finish_non_exhaustive()
     }
 }
@@ -121,14 +123,21 @@ impl Endpoint {
             }
             None => None,
         };
-        let s3 = s3::service(&settings.s3_root).map_err(|source| EndpointError::Folder {
+        let s3_error = |source| EndpointError::Folder {
             path: settings.s3_root.clone(),
             source,
-        })?;
+        };
+        let s3 = s3::service(&settings.s3_root).map_err(s3_error)?;
+        // The folder s3s-fs resolves keys in, whatever the working directory becomes.
+        let s3_root = std::fs::canonicalize(&settings.s3_root).map_err(s3_error)?;
         let mut config = Config::new(state_file, settings.s3_root.clone());
         config.durations = settings.durations;
         let personalize = Arc::new(Personalize::open(config, clock)?);
-        Ok(Self { personalize, s3 })
+        Ok(Self {
+            personalize,
+            s3,
+            s3_root: s3_root.into(),
+        })
     }
 
     /// The Personalize emulation, for callers in the same process (fault rules, records).
@@ -213,10 +222,14 @@ impl RunningEndpoint {
 
 /// Sends a request to Personalize or to S3.
 async fn dispatch(State(endpoint): State<Endpoint>, request: Request) -> Response {
+    // The nested control router does not see its bare prefix (`/_personalize-refresh/`).
+    if is_control(request.uri().path()) {
+        return control::unknown_route(request).await;
+    }
     if target_operation(request.headers()).is_some() {
         return personalize(endpoint.personalize, request).await;
     }
-    let request = match s3::unsign(request).await {
+    let request = match s3::prepare(request, &endpoint.s3_root).await {
         Ok(request) => request,
         Err(err) => return s3_error_response(err),
     };
@@ -230,10 +243,12 @@ async fn dispatch(State(endpoint): State<Endpoint>, request: Request) -> Respons
     }
 }
 
+/// An S3 error as S3 answers it: its status, and an XML `Error` with its code and message.
 fn s3_error_response(err: s3s::S3Error) -> Response {
     let status = err.status_code().unwrap_or(StatusCode::BAD_REQUEST);
     let code = err.code().as_str().to_owned();
-    let message = err.message().unwrap_or_default().to_owned();
+    // A message may quote a key, which may hold any character.
+    let message = xml_escape(err.message().unwrap_or_default());
     let body = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>{message}</Message></Error>"
     );
@@ -243,6 +258,21 @@ fn s3_error_response(err: s3s::S3Error) -> Response {
         body,
     )
         .into_response()
+}
+
+fn xml_escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '"' => escaped.push_str("&quot;"),
+            '\'' => escaped.push_str("&apos;"),
+            c => escaped.push(c),
+        }
+    }
+    escaped
 }
 
 async fn personalize(personalize: Arc<Personalize>, request: Request) -> Response {
@@ -270,7 +300,8 @@ async fn personalize(personalize: Arc<Personalize>, request: Request) -> Respons
     }
 }
 
-/// Logs one line per request: what was asked, the answer's status and how long it took.
+/// Logs one line per request: the service, what was asked, the answer's status (and error
+/// type, for Personalize) and how long it took.
 async fn log_request(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
@@ -279,11 +310,24 @@ async fn log_request(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     let millis = started.elapsed().as_secs_f64() * 1000.0;
     let status = response.status().as_u16();
-    match operation {
-        Some(op) => {
-            tracing::info!(service = "personalize", operation = %op, status, millis, "request")
-        }
-        None => tracing::info!(service = "s3", %method, %path, status, millis, "request"),
+    // The control API is routed by path before any header is read, so it is named first.
+    if is_control(&path) {
+        tracing::info!(service = "control", %method, %path, status, millis, "request");
+    } else if let Some(op) = operation {
+        // Absent on a success; `tracing` leaves a `None` field out of the line.
+        let error_type = response
+            .headers()
+            .get("x-amzn-errortype")
+            .and_then(|v| v.to_str().ok());
+        tracing::info!(service = "personalize", operation = %op, status, error_type, millis, "request");
+    } else {
+        tracing::info!(service = "s3", %method, %path, status, millis, "request");
     }
     response
+}
+
+/// Whether a request path is the control API's (the router nests it, with or without the
+/// trailing `/`).
+fn is_control(path: &str) -> bool {
+    path.starts_with(CONTROL_PREFIX) || path == CONTROL_PREFIX.trim_end_matches('/')
 }

@@ -4,6 +4,13 @@
 //! know the caller's secret. So requests are made anonymous before `s3s` sees them: the
 //! `Authorization` header is dropped, and a body sent in the signed `aws-chunked` encoding is
 //! decoded here into plain bytes. Presigned URLs are not served.
+//!
+//! Where a folder would not behave as a bucket, [`guard`] answers as S3 does or refuses the
+//! request before `s3s-fs` sees it.
+
+mod guard;
+
+use std::path::Path;
 
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, HeaderValue, Request, header};
@@ -30,8 +37,26 @@ pub fn service(root: &std::path::Path) -> std::io::Result<S3Service> {
     Ok(builder.build())
 }
 
+/// Readies a request for the S3 service over `root`: anonymous, with a plain body, and refused
+/// where the folder would not behave as a bucket.
+pub async fn prepare(
+    mut request: Request<axum::body::Body>,
+    root: &Path,
+) -> Result<Request<axum::body::Body>, s3s::S3Error> {
+    guard::without_encoding_type(&mut request);
+    // Checks that need no body come first, so a refused upload is never read.
+    guard::check_keys(&request)?;
+    guard::check_not_form_upload(&request)?;
+    if let Some(folder) = guard::deleted_bucket_folder(&request, root)? {
+        guard::check_bucket_empty(folder).await?;
+    }
+
+    let request = unsign(request).await?;
+    guard::check_delete_objects(request).await
+}
+
 /// Makes a signed request anonymous, decoding an `aws-chunked` body if it has one.
-pub async fn unsign(
+async fn unsign(
     request: Request<axum::body::Body>,
 ) -> Result<Request<axum::body::Body>, s3s::S3Error> {
     let (mut parts, body) = request.into_parts();
