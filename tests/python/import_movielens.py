@@ -4,8 +4,12 @@ Uploads the converted CSV files through S3, creates a dataset group, the three s
 datasets, starts a FULL import for each, and polls every resource until it is ACTIVE. The
 endpoint's own clock decides how long things take, so run it with a high --speed.
 
-usage: import_movielens.py --endpoint http://127.0.0.1:PORT --data DIR [--prefix NAME]
-Exit status 0 when every import ends ACTIVE, 1 otherwise.
+With --slices, it then imports a week of newer interactions INCREMENTALly twice: once
+exported in milliseconds, as a broken upstream job might, which the import must refuse naming
+the file, line and column; then correctly, which must append.
+
+usage: import_movielens.py --endpoint http://127.0.0.1:PORT --data DIR [--prefix NAME] [--slices]
+Exit status 0 when every import ends as it should, 1 otherwise.
 """
 
 import argparse
@@ -56,6 +60,8 @@ def main():
     parser.add_argument("--data", required=True, type=pathlib.Path)
     parser.add_argument("--prefix", default="movielens")
     parser.add_argument("--timeout", type=float, default=120.0)
+    parser.add_argument("--slices", action="store_true",
+                        help="also import a newer week twice: in milliseconds (refused), then right")
     args = parser.parse_args()
     s3, personalize = clients(args.endpoint)
     bucket = f"{args.prefix}-data"
@@ -105,6 +111,41 @@ def main():
         print("imports failed:\n  " + "\n  ".join(failed), file=sys.stderr)
         return 1
     print(f"imported MovieLens into {group}")
+    if args.slices:
+        return import_slices(s3, personalize, args, bucket, datasets["interactions"])
+    return 0
+
+
+def import_slices(s3, personalize, args, bucket, dataset):
+    """Imports the week after the data ends, first with millisecond timestamps, then right."""
+    lines = (args.data / "interactions.csv").read_text().splitlines()
+    header, rows = lines[0], lines[1:]
+    week = 7 * 24 * 3600
+    good, broken = [header], [header]
+    for row in rows[-1500:]:
+        user, item, ts, event, value = row.split(",")
+        newer = int(ts) + week
+        good.append(f"{user},{item},{newer},{event},{value}")
+        broken.append(f"{user},{item},{newer * 1000},{event},{value}")
+
+    outcomes = {}
+    for name, body in (("milliseconds", broken), ("seconds", good)):
+        key = f"slices/week-1-{name}/part-0.csv"
+        s3.put_object(Bucket=bucket, Key=key, Body="\n".join(body).encode() + b"\n")
+        job = personalize.create_dataset_import_job(
+            jobName=f"{args.prefix}-week-1-{name}", datasetArn=dataset, roleArn=ROLE_ARN,
+            dataSource={"dataLocation": f"s3://{bucket}/slices/week-1-{name}/"}, importMode="INCREMENTAL",
+        )["datasetImportJobArn"]
+        outcomes[name] = wait_active(
+            lambda job=job: personalize.describe_dataset_import_job(datasetImportJobArn=job)["datasetImportJob"],
+            f"import week 1 in {name}", args.timeout)
+
+    refused, accepted = outcomes["milliseconds"], outcomes["seconds"]
+    print(f"  the milliseconds slice was refused: {refused.get('failureReason')}")
+    if refused["status"] != "CREATE FAILED" or accepted["status"] != "ACTIVE":
+        print("the slices did not end as they should", file=sys.stderr)
+        return 1
+    print("imported a week of new interactions INCREMENTALly")
     return 0
 
 

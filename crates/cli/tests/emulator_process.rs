@@ -105,7 +105,7 @@ fn boto3_imports_movielens_through_s3_and_polls_to_active() {
     // WHEN boto3 uploads, creates and imports
     let output = Command::new(&python)
         .arg(root.join("tests/python/import_movielens.py"))
-        .args(["--endpoint", &emulator.url, "--data"])
+        .args(["--endpoint", &emulator.url, "--slices", "--data"])
         .arg(&data)
         .output()
         .expect("python runs");
@@ -130,6 +130,21 @@ fn boto3_imports_movielens_through_s3_and_polls_to_active() {
         seen.len() >= 2 && seen.last() == Some(&"ACTIVE"),
         "the import was not polled while it ran:\n{stdout}"
     );
+    let refusal = stdout
+        .lines()
+        .find(|l| l.contains("the milliseconds slice was refused"))
+        .unwrap_or_default();
+    for part in [
+        "s3://movielens-data/slices/week-1-milliseconds/part-0.csv",
+        "line 2",
+        "column TIMESTAMP",
+        "milliseconds",
+    ] {
+        assert!(
+            refusal.contains(part),
+            "the refusal does not name {part}: {refusal}"
+        );
+    }
     let uploaded = dir
         .path()
         .join("s3/movielens-data/interactions/interactions.csv");

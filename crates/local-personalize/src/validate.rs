@@ -3,15 +3,17 @@
 //! The checks are the service's: the header names the schema's fields in the schema's order
 //! and includes every required one; each row has a value of the right type for each column,
 //! in UTF-8, with nothing missing where the schema does not allow null; and timestamps are
-//! epoch seconds, so a 13-digit value (milliseconds) is refused.
+//! epoch seconds, so a value in milliseconds (12 digits or more) is refused.
 
 use std::fmt;
 use std::io::Read;
 
 use crate::schema::{DatasetSchema, FieldType};
 
-/// Epoch seconds from this value up are taken for milliseconds: 13 digits, the year 33658.
-const MILLISECONDS_FROM: i64 = 1_000_000_000_000;
+/// Timestamps from this value up are taken for milliseconds: as epoch seconds they would be
+/// past the year 5000, while any date since March 1973 in milliseconds reaches it (MovieLens'
+/// 1998 ratings are 12 digits in milliseconds, today's dates 13).
+const MILLISECONDS_FROM: i64 = 100_000_000_000;
 
 /// The longest id (`USER_ID`, `ITEM_ID`, ...) the service takes, in characters.
 const MAX_ID_LENGTH: usize = 256;
@@ -233,7 +235,7 @@ fn check_value(field_type: FieldType, timestamp: bool, text: &str) -> Result<(),
             }
             if timestamp && n.abs() >= MILLISECONDS_FROM {
                 return Err(format!(
-                    "{text} looks like milliseconds: timestamps must be epoch seconds (10 digits)"
+                    "{text} looks like milliseconds: timestamps must be epoch seconds"
                 ));
             }
             Ok(())
