@@ -146,6 +146,62 @@ async fn an_incremental_import_after_a_full_one_appends_interactions() -> TestRe
 }
 
 #[tokio::test]
+async fn jobs_on_one_dataset_take_effect_in_the_order_they_were_created() -> TestResult {
+    // GIVEN a dataset with bulk data, a long FULL re-import of three copies of it, and a short
+    // INCREMENTAL import of the next day created while the FULL one runs
+    let h = Harness::start().await;
+    let bucket = h.bucket().await;
+    let setup = h.interactions_with_bulk_data("movies", bucket).await;
+    let tripled = format!(
+        "{INTERACTIONS_1000}{}{}",
+        INTERACTIONS_1000
+            .split_once('\n')
+            .map_or("", |(_, rows)| rows),
+        INTERACTIONS_1000
+            .split_once('\n')
+            .map_or("", |(_, rows)| rows)
+    );
+    let full = h
+        .upload(bucket, "movies/tripled.csv", tripled.clone())
+        .await;
+    let next_day = a_day_later(INTERACTIONS_1000);
+    let incremental = h
+        .upload(bucket, "movies/next-day.csv", next_day.clone())
+        .await;
+    let long = h
+        .start_import("movies-again", &setup.dataset_arn, &full, ImportMode::Full)
+        .await;
+    let short = h
+        .start_import(
+            "movies-next-day",
+            &setup.dataset_arn,
+            &incremental,
+            ImportMode::Incremental,
+        )
+        .await;
+
+    // WHEN both have ended
+    let long = h.wait_for_import(&long).await;
+    let short = h.wait_for_import(&short).await;
+
+    // THEN the short one waited for the long one, and its rows were not erased by it
+    assert_eq!(
+        (long.status(), short.status()),
+        (Some(ACTIVE), Some(ACTIVE))
+    );
+    let long_end = long.last_updated_date_time().map(e2e_tests::epoch_seconds);
+    let short_end = short.last_updated_date_time().map(e2e_tests::epoch_seconds);
+    assert!(
+        short_end > long_end,
+        "the INCREMENTAL job ended first: {short_end:?} <= {long_end:?}"
+    );
+    let records = h.records(&setup.dataset_arn);
+    assert_eq!(records.len(), 4_000);
+    assert_eq!(records[3_000..], csv_rows(&next_day)[..]);
+    h.stop().await
+}
+
+#[tokio::test]
 async fn an_incremental_import_of_items_replaces_records_with_the_same_item_id() -> TestResult {
     let h = Harness::start().await;
     let setup = h.dataset("catalog", "ITEMS", ITEMS_SCHEMA).await;

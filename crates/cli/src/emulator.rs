@@ -72,14 +72,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .with_context(|| format!("cannot listen on {}", args.bind))?;
         let addr = listener.local_addr()?;
         let _lock = lock_state_dir(&args.state_dir)?;
-        let clock = Clock::scaled_persisted(args.speed, &args.state_dir.join("clock.json"))
-            .context("cannot start the simulated clock")?;
+        let (clock, anchor) =
+            Clock::scaled_persisted_unsaved(args.speed, &args.state_dir.join("clock.json"))
+                .context("cannot start the simulated clock")?;
         let settings = Settings {
             state_dir: Some(args.state_dir.clone()),
             s3_root: args.s3_root.clone(),
             durations,
         };
         let endpoint = Endpoint::open(settings, clock).context("cannot open the endpoint")?;
+        anchor.save().context("cannot save the simulated clock")?;
 
         if !addr.ip().is_loopback() {
             tracing::warn!(%addr, "listening beyond loopback: the endpoint checks no credentials");

@@ -226,7 +226,8 @@ async fn dispatch(State(endpoint): State<Endpoint>, request: Request) -> Respons
     if is_control(request.uri().path()) {
         return control::unknown_route(request).await;
     }
-    if target_operation(request.headers()).is_some() {
+    // Personalize speaks only `POST /`; any other request is S3's, whatever its headers.
+    if request.method() == http::Method::POST && target_operation(request.headers()).is_some() {
         return personalize(endpoint.personalize, request).await;
     }
     let request = match s3::prepare(request, &endpoint.s3_root).await {

@@ -133,7 +133,9 @@ fn decode_aws_chunked(mut input: &[u8]) -> Option<(Bytes, Vec<(String, String)>)
         if size == 0 {
             break;
         }
-        if input.len() < size + 2 || &input[size..size + 2] != b"\r\n" {
+        // The size comes from the caller: `checked_add` keeps a huge one from overflowing.
+        let end = size.checked_add(2)?;
+        if input.len() < end || &input[size..end] != b"\r\n" {
             return None;
         }
         out.extend_from_slice(&input[..size]);
@@ -171,6 +173,7 @@ mod tests {
         assert_eq!((&data[..], trailers.len()), (&b"abc"[..], 0));
         assert!(decode_aws_chunked(b"a\r\nabc\r\n0\r\n\r\n").is_none());
         assert!(decode_aws_chunked(b"zz\r\n").is_none());
+        assert!(decode_aws_chunked(b"ffffffffffffffff\r\nabc\r\n0\r\n\r\n").is_none());
     }
 
     #[test]

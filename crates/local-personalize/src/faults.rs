@@ -9,7 +9,8 @@ use crate::error::ApiError;
 #[serde(
     tag = "kind",
     rename_all = "camelCase",
-    rename_all_fields = "camelCase"
+    rename_all_fields = "camelCase",
+    deny_unknown_fields
 )]
 pub enum FaultRule {
     /// The next `count` calls of `operation` answer `error_type` instead of doing anything.
@@ -61,9 +62,16 @@ impl FaultRule {
                         "fault rule: operation {operation} is not a Personalize operation"
                     )));
                 }
-                if error_type.is_empty() || *count == 0 {
+                let token =
+                    |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'#' | b':');
+                if error_type.is_empty() || !error_type.bytes().all(token) {
+                    return Err(ApiError::InvalidInput(format!(
+                        "fault rule: errorType {error_type:?} must be an error name such as ThrottlingException"
+                    )));
+                }
+                if *count == 0 {
                     return Err(ApiError::InvalidInput(
-                        "fault rule: errorType must be set and count at least 1".to_owned(),
+                        "fault rule: count must be at least 1".to_owned(),
                     ));
                 }
             }
@@ -127,5 +135,21 @@ mod tests {
             reason: "r".into(),
         };
         assert!(bad_kind.check().is_err());
+        let spaced = FaultRule::FailCalls {
+            operation: "ListSchemas".into(),
+            error_type: "Bad Type".into(),
+            message: "m".into(),
+            count: 1,
+        };
+        assert!(spaced.check().is_err());
+    }
+
+    #[test]
+    fn misspelt_members_are_refused_rather_than_ignored() {
+        let misspelt =
+            r#"{"kind": "failCalls", "operation": "ListSchemas", "errorType": "X", "cuont": 5}"#;
+        assert!(serde_json::from_str::<FaultRule>(misspelt).is_err());
+        let misplaced = r#"{"kind": "failNextJob", "jobKind": "dataset-import-job", "reason": "r", "count": 3}"#;
+        assert!(serde_json::from_str::<FaultRule>(misplaced).is_err());
     }
 }

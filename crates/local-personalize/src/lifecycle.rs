@@ -207,6 +207,17 @@ impl Timeline {
         ])
     }
 
+    /// A creation that starts at `start` but runs only once `not_before` has passed: it stays
+    /// pending until then (and at least its usual pending time).
+    pub fn queued(start: f64, not_before: f64, phases: Phases, end: &str) -> Self {
+        let running = (start + phases.pending_seconds).max(not_before);
+        Self(vec![
+            (CREATE_PENDING.to_owned(), start),
+            (CREATE_IN_PROGRESS.to_owned(), running),
+            (end.to_owned(), running + phases.in_progress_seconds),
+        ])
+    }
+
     /// A resource that is in its final status from `at` on (schemas, for instance).
     pub fn settled(at: f64, status: &str) -> Self {
         Self(vec![(status.to_owned(), at)])
@@ -257,6 +268,19 @@ mod tests {
         assert_eq!(t.status_at(130.0), (ACTIVE, 130.0));
         assert_eq!(t.status_at(1e9).0, ACTIVE);
         assert_eq!(t.ends_at(), 130.0);
+    }
+
+    #[test]
+    fn a_queued_creation_stays_pending_until_the_one_before_it_ends() {
+        let t = Timeline::queued(100.0, 500.0, Phases::new(10.0, 20.0), ACTIVE);
+        assert_eq!(t.status_at(499.0).0, CREATE_PENDING);
+        assert_eq!(t.status_at(500.0), (CREATE_IN_PROGRESS, 500.0));
+        assert_eq!(t.ends_at(), 520.0);
+        let idle = Timeline::queued(100.0, 100.0, Phases::new(10.0, 20.0), ACTIVE);
+        assert_eq!(
+            idle,
+            Timeline::creating(100.0, Phases::new(10.0, 20.0), ACTIVE)
+        );
     }
 
     #[test]

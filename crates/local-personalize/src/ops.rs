@@ -541,6 +541,8 @@ fn delete_dataset(ctx: &Ctx<'_>, input: &Value) -> Result<Value, ApiError> {
 
 fn create_dataset_import_job(ctx: &Ctx<'_>, input: &Value) -> Result<Value, ApiError> {
     let name = str_field(input, "jobName");
+    // Everything the request alone can be refused for is checked before the files are read.
+    read_tags(input)?;
     check_name_free(ctx, Kind::DatasetImportJob, name)?;
     let dataset = expect(ctx, input, "datasetArn", Kind::Dataset)?;
     let dataset_status = status(&dataset, ctx.now);
@@ -637,7 +639,20 @@ fn create_dataset_import_job(ctx: &Ctx<'_>, input: &Value) -> Result<Value, ApiE
     } else {
         ACTIVE
     };
-    let timeline = Timeline::creating(ctx.now, ctx.config.durations.import_phases(rows), end);
+    // Jobs on one dataset take effect in the order they end; a job waits in CREATE PENDING
+    // until the ones before it on the dataset have ended, so that order is the order they were
+    // created in, and a short INCREMENTAL job begun after a long FULL one is not erased by it.
+    let queue_ends = jobs
+        .iter()
+        .filter(|j| j.settle_at.is_some())
+        .map(|j| j.timeline.ends_at())
+        .fold(ctx.now, f64::max);
+    let timeline = Timeline::queued(
+        ctx.now,
+        queue_ends,
+        ctx.config.durations.import_phases(rows),
+        end,
+    );
     let mut doc = json!({
         "jobName": name,
         "datasetImportJobArn": arn,
@@ -735,6 +750,10 @@ fn resolve_files(s3_root: &Path, s3_path: &str) -> Result<Vec<(String, PathBuf)>
         )
     };
     let (bucket, key) = s3_path.split_once('/').unwrap_or((s3_path, ""));
+    if !s3_path.contains('/') {
+        // `s3://bucket` names neither an object nor a folder (`s3://bucket/` does).
+        return Err(denied());
+    }
     let folder = key.is_empty() || key.ends_with('/');
     let segments: Vec<&str> = key
         .strip_suffix('/')
@@ -777,9 +796,6 @@ fn resolve_files(s3_root: &Path, s3_path: &str) -> Result<Vec<(String, PathBuf)>
                 && path
                     .extension()
                     .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
-                && !path
-                    .file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
         })
         .map(|path| {
             let name = path

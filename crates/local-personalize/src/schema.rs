@@ -147,7 +147,7 @@ impl DatasetSchema {
         for &(name, expected) in dataset_type.required_fields() {
             let Some(field) = self.fields.iter().find(|f| f.name == name) else {
                 return Err(format!(
-                    "the schema of an {} dataset needs the field {name} ({})",
+                    "the schema of a dataset of type {} needs the field {name} ({})",
                     dataset_type.as_str(),
                     expected.name()
                 ));
@@ -156,7 +156,7 @@ impl DatasetSchema {
                 || (expected == FieldType::Long && field.field_type == FieldType::Int);
             if !compatible || field.nullable {
                 return Err(format!(
-                    "field {name} of an {} dataset's schema must be a non-null {}, not {}{}",
+                    "field {name} of the schema of a dataset of type {} must be a non-null {}, not {}{}",
                     dataset_type.as_str(),
                     expected.name(),
                     if field.nullable { "nullable " } else { "" },

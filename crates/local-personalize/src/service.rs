@@ -122,8 +122,10 @@ impl Personalize {
     /// Serves one operation in `region` with its JSON input.
     pub fn call(&self, region: &str, operation: &str, input: &Value) -> Result<Value, ApiError> {
         model::check_input(operation, input)?;
-        let now = epoch_seconds(self.clock.now());
         let mut conn = self.lock();
+        // Read the time only once the state is ours: a call that waited behind a long one must
+        // not act at the time it arrived, before what the long one did.
+        let now = epoch_seconds(self.clock.now());
         settle(&mut conn, now)?;
         take_call_fault(&mut conn, operation)?;
 
@@ -169,8 +171,8 @@ impl Personalize {
 
     /// The records a dataset holds now: each an optional id and its values in schema order.
     pub fn dataset_records(&self, dataset_arn: &str) -> Result<Vec<DatasetRecord>, ApiError> {
-        let now = epoch_seconds(self.clock.now());
         let mut conn = self.lock();
+        let now = epoch_seconds(self.clock.now());
         settle(&mut conn, now)?;
         store::records(&conn, dataset_arn)
     }

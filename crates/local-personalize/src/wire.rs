@@ -58,12 +58,16 @@ impl Personalize {
     }
 }
 
-/// Refuses a signing region that cannot be part of an ARN.
+/// Refuses a signing region that is not shaped like one (`us-east-1`, `eu-central-2`,
+/// `us-gov-west-1`): it would end up in ARNs.
 fn check_region(region: &str) -> Result<(), ApiError> {
-    let valid = region.len() <= 32
-        && region
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    let parts: Vec<&str> = region.split('-').collect();
+    let valid = parts.len() >= 3
+        && parts.iter().all(|p| !p.is_empty())
+        && parts[..parts.len() - 1]
+            .iter()
+            .all(|p| p.bytes().all(|b| b.is_ascii_lowercase()))
+        && parts[parts.len() - 1].bytes().all(|b| b.is_ascii_digit());
     if valid {
         Ok(())
     } else {
@@ -123,7 +127,10 @@ mod tests {
     fn a_region_that_cannot_be_in_an_arn_is_refused() {
         check_region("eu-west-1").unwrap();
         assert!(check_region("us-east-1:evil").is_err());
+        check_region("us-gov-west-1").unwrap();
         assert!(check_region("US-EAST-1").is_err());
+        assert!(check_region("personalize").is_err());
+        assert!(check_region("-").is_err());
     }
 
     #[test]

@@ -4,8 +4,11 @@
 //! of times faster than the wall clock (optionally persisted so a restart never winds it back),
 //! or a virtual clock that only moves when every task of a run is waiting on it, so a run whose
 //! jobs take hours finishes in milliseconds and always sees the same times. Tasks that share a
-//! virtual clock take a [`Hold`] for as long as they are running. There is nothing to run: the
-//! crate is a library, tested with `cargo test -p sim-clock`.
+//! virtual clock take a [`Hold`] for as long as they are running. For parallel branches to move
+//! the clock together, their holds must exist before any branch can sleep: take each branch's
+//! hold before spawning it, not inside the branch. A task that waits for other tasks rather
+//! than for the clock must not keep a hold meanwhile, or the clock can never move. There is
+//! nothing to run: the crate is a library, tested with `cargo test -p sim-clock`.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -138,6 +141,19 @@ impl Clock {
     /// while the process runs, the next restart resumes from the anchor by the wall clock and
     /// may land before the last time this process reported, though never before the anchor.
     pub fn scaled_persisted(speed: f64, path: &Path) -> Result<Clock, ClockError> {
+        let (clock, anchor) = Self::scaled_persisted_unsaved(speed, path)?;
+        anchor.save()?;
+        Ok(clock)
+    }
+
+    /// As [`Clock::scaled_persisted`], but the new anchor is only written by
+    /// [`UnsavedAnchor::save`]. A program that may still fail to start after making its clock
+    /// saves the anchor once it has started: until then the file is untouched, so a failed
+    /// start cannot change how fast simulated time ran while nothing was running.
+    pub fn scaled_persisted_unsaved(
+        speed: f64,
+        path: &Path,
+    ) -> Result<(Clock, UnsavedAnchor), ClockError> {
         check_speed(speed)?;
 
         let real_now = SystemTime::now();
@@ -145,16 +161,16 @@ impl Clock {
             Some(anchor) => anchor.resume(real_now),
             None => real_now,
         };
-
         let anchor = Anchor {
             simulated: sim_now,
             real: real_now,
             speed,
         };
-        write_anchor(path, &anchor)?;
-        let simulated = epoch_seconds(sim_now);
-        tracing::debug!(path = %path.display(), simulated, speed, "clock anchored");
-        Ok(Clock::scaled_from(sim_now, speed))
+        let unsaved = UnsavedAnchor {
+            path: path.to_owned(),
+            anchor,
+        };
+        Ok((Clock::scaled_from(sim_now, speed), unsaved))
     }
 
     /// A virtual clock at `start`: time never moves by itself.
@@ -418,6 +434,24 @@ impl Drop for PendingSleep<'_> {
 
 /// The JSON content of a persisted clock's anchor file.
 ///
+/// The anchor of a persisted clock, made but not yet written to its file.
+#[derive(Debug)]
+#[must_use = "the clock is not persisted until its anchor is saved"]
+pub struct UnsavedAnchor {
+    path: PathBuf,
+    anchor: Anchor,
+}
+
+impl UnsavedAnchor {
+    /// Writes the anchor atomically (temporary file, fsync, rename).
+    pub fn save(self) -> Result<(), ClockError> {
+        write_anchor(&self.path, &self.anchor)?;
+        let simulated = epoch_seconds(self.anchor.simulated);
+        tracing::debug!(path = %self.path.display(), simulated, speed = self.anchor.speed, "clock anchored");
+        Ok(())
+    }
+}
+
 /// Times are stored as whole seconds and nanoseconds since 1970 (serde's form for
 /// `SystemTime`), not as float seconds, so that reading an anchor back never rounds time down.
 #[derive(Debug, Deserialize, Serialize)]

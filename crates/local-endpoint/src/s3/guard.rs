@@ -155,16 +155,18 @@ pub async fn check_delete_objects(request: Request<Body>) -> S3Result<Request<Bo
     Ok(Request::from_parts(parts, Body::from(body)))
 }
 
-/// Refuses a key that names a file outside its bucket, or another key's file: one with a `.`
-/// or `..` segment, or a leading `/` (which the file system reads as an absolute path).
+/// Refuses a key that names a file outside its bucket, or another key's file: one with a `.`,
+/// `..` or empty segment (`a//b` would be the file `a/b`), or a leading `/` (which the file
+/// system reads as an absolute path). A trailing `/` (a folder marker) is let through.
 fn check_key(key: &str) -> S3Result<()> {
-    let escapes = key.starts_with('/') || key.split('/').any(|s| s == "." || s == "..");
-    if escapes {
+    let inner = key.strip_suffix('/').unwrap_or(key);
+    let escapes = key.starts_with('/') || inner.split('/').any(|s| matches!(s, "" | "." | ".."));
+    if escapes && !key.is_empty() {
         return Err(s3_error!(
             InvalidArgument,
-            "the key {key:?} has a `.` or `..` segment or starts with `/`: such keys are not \
-             served by the local endpoint, because S3 is a folder here and the key would name \
-             a file outside its bucket"
+            "the key {key:?} has a `.`, `..` or empty segment or starts with `/`: such keys are \
+             not served by the local endpoint, because S3 is a folder here and the key would \
+             name another object's file or a file outside its bucket"
         ));
     }
     Ok(())
@@ -286,7 +288,7 @@ mod tests {
 
     #[test]
     fn keys_with_dot_segments_or_a_leading_slash_are_refused_and_others_are_not() {
-        for key in ["../x", "a/../../x", "a/./b", ".", "a/..", "/abs/x"] {
+        for key in ["../x", "a/../../x", "a/./b", ".", "a/..", "/abs/x", "a//b"] {
             assert!(check_key(key).is_err(), "{key}");
         }
         for key in [
@@ -295,7 +297,7 @@ mod tests {
             "a/..b/c",
             "a..",
             "ts+00:00 50%.csv",
-            "a//b",
+            "folder/",
         ] {
             assert!(check_key(key).is_ok(), "{key}");
         }
