@@ -16,7 +16,7 @@ pub enum Command {
         #[arg(long)]
         out: PathBuf,
         /// Folder holding ml-100k.inter, ml-100k.item and ml-100k.user as fetched.
-        #[arg(long, default_value = concat!(".personalize-refresh", "/cache/ml-100k"))]
+        #[arg(long, default_value = ".personalize-refresh/cache/ml-100k")]
         source: PathBuf,
     },
 }

@@ -18,11 +18,11 @@ pub struct Args {
     bind: SocketAddr,
 
     /// Folder for the endpoint's state (the Personalize database and the clock).
-    #[arg(long, default_value = concat!(".personalize-refresh", "/state"))]
+    #[arg(long, default_value = ".personalize-refresh/state")]
     state_dir: PathBuf,
 
     /// Folder that holds S3: `s3://bucket/key` is the file `<s3-root>/bucket/key`.
-    #[arg(long, default_value = concat!(".personalize-refresh", "/s3"))]
+    #[arg(long, default_value = ".personalize-refresh/s3")]
     s3_root: PathBuf,
 
     /// How many times faster than real time simulated time runs (jobs, statuses), from
