@@ -109,10 +109,9 @@ async fn blocking(work: impl FnOnce() -> Result<Value, ApiError> + Send + 'stati
     }
 }
 
-/// A Personalize error, answered with the status and `__type` the service would use.
+/// A Personalize error, answered as Personalize itself answers it.
 fn api_error(err: &ApiError) -> Response {
-    let status = StatusCode::from_u16(err.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
-    error(status, err.error_type(), &err.to_string())
+    local_personalize::error_response(err).map(axum::body::Body::from)
 }
 
 /// An error as the AWS JSON protocol answers it: `__type` and `message`.

@@ -36,4 +36,4 @@ pub use lifecycle::{
 pub use ops::{IMPORT_JOB_QUOTA, MIN_INTERACTIONS};
 pub use service::{Config, DEFAULT_ACCOUNT, OpenError, Personalize};
 pub use store::DatasetRecord;
-pub use wire::{DEFAULT_REGION, TARGET_PREFIX, signing_region, target_operation};
+pub use wire::{DEFAULT_REGION, TARGET_PREFIX, error_response, signing_region, target_operation};

@@ -180,11 +180,14 @@ impl Personalize {
 
 /// Runs every action that is due at `now`, in the order they fell due.
 fn settle(conn: &mut Connection, now: f64) -> Result<(), ApiError> {
-    if store::due(conn, now)?.is_empty() {
+    // The connection is this process's alone (the emulator locks its state folder) and the
+    // caller holds its mutex, so what is due cannot change before the transaction starts.
+    let due = store::due(conn, now)?;
+    if due.is_empty() {
         return Ok(());
     }
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    for mut resource in store::due(&tx, now)? {
+    for mut resource in due {
         match resource.action {
             Some(Action::FinishImport) => {
                 if resource.timeline.final_status() == ACTIVE {

@@ -49,13 +49,18 @@ impl Personalize {
             Ok(output) => respond(StatusCode::OK, None, &output),
             Err(err) => {
                 tracing::debug!(operation, error = err.error_type(), message = %err, "request refused");
-                let body = json!({ "__type": err.error_type(), "message": err.to_string() });
-                let status =
-                    StatusCode::from_u16(err.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
-                respond(status, Some(err.error_type()), &body)
+                error_response(&err)
             }
         }
     }
+}
+
+/// An error as the AWS JSON 1.1 protocol answers it: the error's HTTP status, `__type` and
+/// `message` in the body, and the type again in `x-amzn-errortype`.
+pub fn error_response(err: &ApiError) -> Response<Vec<u8>> {
+    let body = json!({ "__type": err.error_type(), "message": err.to_string() });
+    let status = StatusCode::from_u16(err.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+    respond(status, Some(err.error_type()), &body)
 }
 
 /// Refuses a signing region that is not shaped like one (`us-east-1`, `eu-central-2`,
