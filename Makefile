@@ -57,4 +57,5 @@ demo: tools build data
 
 bench: data
 	cargo bench --locked -p local-personalize --bench import_validation
+	cargo bench --locked -p local-personalize --bench training
 	cargo bench --locked -p local-endpoint --bench describe_requests

@@ -224,7 +224,7 @@ async fn a_fault_rule_that_can_never_apply_is_refused_by_the_control_api() -> Te
         .control(
             Method::POST,
             FAULTS,
-            Some(&json!({"kind": "failNextJob", "jobKind": "solution-version", "reason": "r"})),
+            Some(&json!({"kind": "failNextJob", "jobKind": "dataset-export-job", "reason": "r"})),
         )
         .await?;
     assert_eq!(status, StatusCode::BAD_REQUEST);

@@ -45,7 +45,12 @@ fn one() -> u32 {
 }
 
 /// The kinds of job a `FailNextJob` rule can name.
-pub const JOB_KINDS: &[&str] = &["dataset-import-job"];
+pub const JOB_KINDS: &[&str] = &[
+    "dataset-import-job",
+    "solution-version",
+    "campaign",
+    "batch-inference-job",
+];
 
 impl FaultRule {
     /// Checks that the rule can ever apply.

@@ -14,6 +14,10 @@ pub const CREATE_IN_PROGRESS: &str = "CREATE IN_PROGRESS";
 pub const ACTIVE: &str = "ACTIVE";
 /// Status of a resource whose creation failed.
 pub const CREATE_FAILED: &str = "CREATE FAILED";
+/// Status of a training being stopped.
+pub const CREATE_STOPPING: &str = "CREATE STOPPING";
+/// Status of a training that was stopped before it ended.
+pub const CREATE_STOPPED: &str = "CREATE STOPPED";
 /// Status of a resource whose deletion is queued.
 pub const DELETE_PENDING: &str = "DELETE PENDING";
 /// Status of a resource being deleted.
@@ -54,6 +58,39 @@ pub struct ImportModel {
     pub seconds_per_thousand_rows: f64,
 }
 
+/// How long a training runs for a given number of interactions.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TrainingModel {
+    /// Seconds in `CREATE PENDING`, whatever the size.
+    pub pending_seconds: f64,
+    /// Seconds in `CREATE IN_PROGRESS` however little data there is.
+    pub base_seconds: f64,
+    /// Further seconds in `CREATE IN_PROGRESS` per thousand interactions trained on.
+    pub seconds_per_thousand_interactions: f64,
+}
+
+impl TrainingModel {
+    /// The phases of a training on `interactions` interactions.
+    pub fn phases(&self, interactions: u64) -> Phases {
+        Phases::new(
+            self.pending_seconds,
+            self.base_seconds
+                + self.seconds_per_thousand_interactions * interactions as f64 / 1000.0,
+        )
+    }
+}
+
+impl ImportModel {
+    /// The phases of a job that reads `rows` rows.
+    pub fn phases(&self, rows: u64) -> Phases {
+        Phases::new(
+            self.pending_seconds,
+            self.base_seconds + self.seconds_per_thousand_rows * rows as f64 / 1000.0,
+        )
+    }
+}
+
 /// The durations of every lifecycle the endpoint simulates, in simulated seconds.
 ///
 /// The defaults follow what the service takes for small data sets: a dataset group is ready
@@ -68,8 +105,28 @@ pub struct Durations {
     pub dataset: Phases,
     /// Running a dataset import job.
     pub import: ImportModel,
-    /// Deleting a dataset group or a dataset.
+    /// Deleting a resource.
     pub delete: Phases,
+    /// Creating a solution (no training: that is a solution version).
+    pub solution: Phases,
+    /// Applying an UpdateSolution.
+    pub solution_update: Phases,
+    /// A FULL training, evaluation included.
+    pub training: TrainingModel,
+    /// An UPDATE training.
+    pub update_training: TrainingModel,
+    /// Seconds a stopped training spends in `CREATE STOPPING`.
+    pub stop_training_seconds: f64,
+    /// Deploying a new campaign.
+    pub campaign: Phases,
+    /// Deploying a campaign update.
+    pub campaign_update: Phases,
+    /// Creating an event tracker.
+    pub event_tracker: Phases,
+    /// Creating a filter.
+    pub filter: Phases,
+    /// Running a batch inference job, by the number of input lines.
+    pub batch_inference: ImportModel,
 }
 
 impl Default for Durations {
@@ -83,6 +140,30 @@ impl Default for Durations {
                 seconds_per_thousand_rows: 3.0,
             },
             delete: Phases::new(5.0, 25.0),
+            solution: Phases::new(5.0, 25.0),
+            solution_update: Phases::new(5.0, 25.0),
+            // About two hours for MovieLens' 100,000 interactions.
+            training: TrainingModel {
+                pending_seconds: 300.0,
+                base_seconds: 2_700.0,
+                seconds_per_thousand_interactions: 45.0,
+            },
+            // About twenty minutes for 100,000.
+            update_training: TrainingModel {
+                pending_seconds: 120.0,
+                base_seconds: 600.0,
+                seconds_per_thousand_interactions: 6.0,
+            },
+            stop_training_seconds: 60.0,
+            campaign: Phases::new(60.0, 540.0),
+            campaign_update: Phases::new(60.0, 540.0),
+            event_tracker: Phases::new(5.0, 25.0),
+            filter: Phases::new(10.0, 50.0),
+            batch_inference: ImportModel {
+                pending_seconds: 300.0,
+                base_seconds: 600.0,
+                seconds_per_thousand_rows: 30.0,
+            },
         }
     }
 }
@@ -100,6 +181,28 @@ impl Durations {
                 seconds_per_thousand_rows: 0.0,
             },
             delete: Phases::ZERO,
+            solution: Phases::ZERO,
+            solution_update: Phases::ZERO,
+            training: TrainingModel {
+                pending_seconds: 0.0,
+                base_seconds: 0.0,
+                seconds_per_thousand_interactions: 0.0,
+            },
+            update_training: TrainingModel {
+                pending_seconds: 0.0,
+                base_seconds: 0.0,
+                seconds_per_thousand_interactions: 0.0,
+            },
+            stop_training_seconds: 0.0,
+            campaign: Phases::ZERO,
+            campaign_update: Phases::ZERO,
+            event_tracker: Phases::ZERO,
+            filter: Phases::ZERO,
+            batch_inference: ImportModel {
+                pending_seconds: 0.0,
+                base_seconds: 0.0,
+                seconds_per_thousand_rows: 0.0,
+            },
         }
     }
 
@@ -136,11 +239,7 @@ impl Durations {
 
     /// The phases of an import job that reads `rows` rows.
     pub fn import_phases(&self, rows: u64) -> Phases {
-        let m = &self.import;
-        Phases::new(
-            m.pending_seconds,
-            m.base_seconds + m.seconds_per_thousand_rows * rows as f64 / 1000.0,
-        )
+        self.import.phases(rows)
     }
 }
 
@@ -244,6 +343,13 @@ impl Timeline {
         self.0.last().map_or("", |(s, _)| s.as_str())
     }
 
+    /// Stops a creation at `now`: `CREATE STOPPING`, then `CREATE STOPPED` after `seconds`.
+    pub fn stop(&mut self, now: f64, seconds: f64) {
+        self.0.retain(|(_, at)| *at <= now);
+        self.0.push((CREATE_STOPPING.to_owned(), now));
+        self.0.push((CREATE_STOPPED.to_owned(), now + seconds));
+    }
+
     /// Starts a deletion at `now`; returns when the resource is gone.
     pub fn delete(&mut self, now: f64, phases: Phases) -> f64 {
         self.0.retain(|(_, at)| *at <= now);
@@ -304,6 +410,43 @@ mod tests {
             (120.0..3600.0).contains(&total),
             "100,000 rows take minutes, not {total} s"
         );
+    }
+
+    #[test]
+    fn training_takes_hours_an_update_less_and_a_deploy_about_ten_minutes() {
+        let d = Durations::default();
+        let total = |p: Phases| p.pending_seconds + p.in_progress_seconds;
+        let full = total(d.training.phases(100_000));
+        let update = total(d.update_training.phases(100_000));
+        assert!(
+            (3_600.0..6.0 * 3_600.0).contains(&full),
+            "a FULL training of 100,000 interactions takes hours, not {full} s"
+        );
+        assert!(update < full / 3.0, "UPDATE {update} s against FULL {full} s");
+        assert!(full < total(d.training.phases(1_000_000)));
+        let deploy = total(d.campaign);
+        assert!((300.0..=900.0).contains(&deploy), "deploy {deploy} s");
+    }
+
+    #[test]
+    fn a_twenty_hour_training_can_be_asked_for() {
+        let d = Durations::from_json(
+            r#"{"training": {"baseSeconds": 72000, "secondsPerThousandInteractions": 0}}"#,
+        )
+        .unwrap();
+        let p = d.training.phases(100_000);
+        assert_eq!(p.in_progress_seconds, 72_000.0);
+        assert_eq!(p.pending_seconds, Durations::default().training.pending_seconds);
+    }
+
+    #[test]
+    fn a_stopped_training_steps_through_stopping_to_stopped() {
+        let mut t = Timeline::creating(0.0, Phases::new(10.0, 100.0), ACTIVE);
+        t.stop(50.0, 60.0);
+        assert_eq!(t.status_at(49.0).0, CREATE_IN_PROGRESS);
+        assert_eq!(t.status_at(50.0).0, CREATE_STOPPING);
+        assert_eq!(t.status_at(110.0).0, CREATE_STOPPED);
+        assert_eq!(t.final_status(), CREATE_STOPPED);
     }
 
     #[test]

@@ -34,6 +34,54 @@ pub fn has_operation(operation: &str) -> bool {
     service_model().model["operations"].get(operation).is_some()
 }
 
+/// The error types the service model lists for an operation.
+pub fn errors_of(operation: &str) -> Vec<&'static str> {
+    service_model().model["operations"][operation]["errors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["shape"].as_str())
+        .collect()
+}
+
+/// What a List operation answers: the name of its list member and the members each item of
+/// that list may have.
+pub fn list_output(operation: &str) -> Option<(&'static str, Vec<&'static str>)> {
+    let model = &service_model().model;
+    let output = model["operations"][operation]["output"]["shape"].as_str()?;
+    let (key, member) = model["shapes"][output]["members"]
+        .as_object()?
+        .iter()
+        .find(|(_, m)| {
+            m["shape"]
+                .as_str()
+                .is_some_and(|s| model["shapes"][s]["type"] == "list")
+        })?;
+    let list_shape = member["shape"].as_str()?;
+    let item_shape = model["shapes"][list_shape]["member"]["shape"].as_str()?;
+    let members = model["shapes"][item_shape]["members"]
+        .as_object()?
+        .keys()
+        .map(String::as_str)
+        .collect();
+    Some((key.as_str(), members))
+}
+
+/// Errors every operation of an AWS JSON service may answer, though no model lists them.
+pub const COMMON_ERRORS: &[&str] = &[
+    "AccessDeniedException",
+    "InternalFailure",
+    "ServiceUnavailable",
+    "ThrottlingException",
+    "UnknownOperationException",
+    "SerializationException",
+];
+
+/// Whether the service model lets `operation` answer `error_type`.
+pub fn may_answer(operation: &str, error_type: &str) -> bool {
+    COMMON_ERRORS.contains(&error_type) || errors_of(operation).contains(&error_type)
+}
+
 /// Checks a request's input against the operation's input shape.
 ///
 /// Members the model does not know are ignored, as the service does.

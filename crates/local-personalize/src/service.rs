@@ -9,8 +9,8 @@ use sim_clock::{Clock, epoch_seconds};
 
 use crate::error::ApiError;
 use crate::faults::FaultRule;
-use crate::lifecycle::{ACTIVE, CREATE_FAILED, Durations};
-use crate::store::{self, Action, DatasetRecord, Kind};
+use crate::lifecycle::Durations;
+use crate::store::{self, DatasetRecord};
 use crate::{model, ops};
 
 /// The account every resource of the local endpoint belongs to.
@@ -126,7 +126,7 @@ impl Personalize {
         // Read the time only once the state is ours: a call that waited behind a long one must
         // not act at the time it arrived, before what the long one did.
         let now = epoch_seconds(self.clock.now());
-        settle(&mut conn, now)?;
+        settle(&mut conn, now, &self.config)?;
         take_call_fault(&mut conn, operation)?;
 
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -136,7 +136,15 @@ impl Personalize {
             region,
             config: &self.config,
         };
-        let output = ops::dispatch(&ctx, operation, input)?;
+        let output = ops::dispatch(&ctx, operation, input).inspect_err(|e| {
+            // Every error an operation answers must be one the service model lists for it, or
+            // an SDK would not know it; the conformance tests run with this check on.
+            debug_assert!(
+                model::may_answer(operation, e.error_type()),
+                "{operation} answered {}, which the service model does not list for it: {e}",
+                e.error_type()
+            );
+        })?;
         tx.commit()?;
         Ok(output)
     }
@@ -173,48 +181,32 @@ impl Personalize {
     pub fn dataset_records(&self, dataset_arn: &str) -> Result<Vec<DatasetRecord>, ApiError> {
         let mut conn = self.lock();
         let now = epoch_seconds(self.clock.now());
-        settle(&mut conn, now)?;
+        settle(&mut conn, now, &self.config)?;
         store::records(&conn, dataset_arn)
     }
 }
 
-/// Runs every action that is due at `now`, in the order they fell due.
-fn settle(conn: &mut Connection, now: f64) -> Result<(), ApiError> {
+/// Runs every action that is due at `now`, one at a time in the order they fell due, each at
+/// the time it fell due: an action may schedule another (automatic training is due again a
+/// period later), which runs in the same pass if it is due too.
+fn settle(conn: &mut Connection, now: f64, config: &Config) -> Result<(), ApiError> {
     // The connection is this process's alone (the emulator locks its state folder) and the
     // caller holds its mutex, so what is due cannot change before the transaction starts.
-    let due = store::due(conn, now)?;
-    if due.is_empty() {
+    if !store::anything_due(conn, now)? {
         return Ok(());
     }
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    for mut resource in due {
-        match resource.action {
-            Some(Action::FinishImport) => {
-                if resource.timeline.final_status() == ACTIVE {
-                    let dataset = resource.parent.clone().unwrap_or_default();
-                    let full = resource.doc.get("importMode").and_then(Value::as_str)
-                        != Some("INCREMENTAL");
-                    store::apply_staged(&tx, &resource.arn, &dataset, full)?;
-                } else {
-                    debug_assert_eq!(resource.timeline.final_status(), CREATE_FAILED);
-                    store::drop_staged(&tx, &resource.arn)?;
-                }
-                resource.settle_at = None;
-                resource.action = None;
-                store::update(&tx, &resource)?;
-            }
-            Some(Action::Purge) => {
-                for child in store::children(&tx, &resource.arn)? {
-                    if child.kind == Kind::DatasetImportJob {
-                        store::drop_staged(&tx, &child.arn)?;
-                        store::remove(&tx, &child.arn)?;
-                    }
-                }
-                store::remove(&tx, &resource.arn)?;
-            }
-            None => {}
-        }
-        tracing::debug!(arn = %resource.arn, "settled");
+    while let Some(resource) = store::next_due(&tx, now)? {
+        let at = resource.settle_at.unwrap_or(now);
+        let region = resource.region.clone();
+        let ctx = Ctx {
+            tx: &tx,
+            now: at,
+            region: &region,
+            config,
+        };
+        tracing::debug!(arn = %resource.arn, action = ?resource.action, "settling");
+        ops::settle(&ctx, resource)?;
     }
     tx.commit()?;
     Ok(())

@@ -48,6 +48,11 @@ CREATE TABLE IF NOT EXISTS staged_records (
     fields TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS staged_job ON staged_records(job_arn);
+CREATE TABLE IF NOT EXISTS models (
+    version_arn TEXT PRIMARY KEY,
+    model TEXT NOT NULL,
+    metrics TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS faults (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     rule TEXT NOT NULL
@@ -76,7 +81,7 @@ pub(crate) fn open(path: Option<&Path>) -> Result<Connection, rusqlite::Error> {
     Ok(conn)
 }
 
-/// The kinds of resource, named as their ARNs name them.
+/// The kinds of resource the endpoint stores.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     /// A dataset group.
@@ -87,28 +92,72 @@ pub enum Kind {
     Dataset,
     /// A dataset import job.
     DatasetImportJob,
+    /// A solution: a recipe and its training configuration.
+    Solution,
+    /// A solution version: one trained model.
+    SolutionVersion,
+    /// A campaign that serves a solution version.
+    Campaign,
+    /// An event tracker.
+    EventTracker,
+    /// A filter.
+    Filter,
+    /// A batch inference job.
+    BatchInferenceJob,
 }
 
 impl Kind {
-    /// The resource-type part of the ARN.
+    const ALL: [Self; 10] = [
+        Self::DatasetGroup,
+        Self::Schema,
+        Self::Dataset,
+        Self::DatasetImportJob,
+        Self::Solution,
+        Self::SolutionVersion,
+        Self::Campaign,
+        Self::EventTracker,
+        Self::Filter,
+        Self::BatchInferenceJob,
+    ];
+
+    /// The kind's name in the state database.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::DatasetGroup => "dataset-group",
             Self::Schema => "schema",
             Self::Dataset => "dataset",
             Self::DatasetImportJob => "dataset-import-job",
+            Self::Solution => "solution",
+            Self::SolutionVersion => "solution-version",
+            Self::Campaign => "campaign",
+            Self::EventTracker => "event-tracker",
+            Self::Filter => "filter",
+            Self::BatchInferenceJob => "batch-inference-job",
+        }
+    }
+
+    /// The resource-type part of the kind's ARNs: a solution version's ARN is its
+    /// solution's with an id added (`solution/<name>/<id>`).
+    pub fn arn_type(self) -> &'static str {
+        match self {
+            Self::SolutionVersion => "solution",
+            other => other.as_str(),
         }
     }
 
     fn parse(s: &str) -> Option<Self> {
-        [
-            Self::DatasetGroup,
-            Self::Schema,
-            Self::Dataset,
-            Self::DatasetImportJob,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == s)
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// The kind a resource path (the part of an ARN after the account) names.
+    pub fn of_path(path: &str) -> Option<Self> {
+        let (arn_type, rest) = path.split_once('/')?;
+        if arn_type == "solution" && rest.contains('/') {
+            return Some(Self::SolutionVersion);
+        }
+        Self::ALL
+            .into_iter()
+            .find(|k| k.arn_type() == arn_type && *k != Self::SolutionVersion)
     }
 
     /// How people call this kind in messages.
@@ -118,6 +167,12 @@ impl Kind {
             Self::Schema => "schema",
             Self::Dataset => "dataset",
             Self::DatasetImportJob => "dataset import job",
+            Self::Solution => "solution",
+            Self::SolutionVersion => "solution version",
+            Self::Campaign => "campaign",
+            Self::EventTracker => "event tracker",
+            Self::Filter => "filter",
+            Self::BatchInferenceJob => "batch inference job",
         }
     }
 }
@@ -129,22 +184,40 @@ pub enum Action {
     FinishImport,
     /// A deletion ends: the resource and what hangs on it are removed.
     Purge,
+    /// A solution version's training ends: campaigns that follow the solution's latest
+    /// version start deploying it.
+    FinishTraining,
+    /// A solution's automatic training is due: a version is trained if new data arrived.
+    AutoTrain,
+    /// A campaign's deployment (creation or update) ends and its new settings take effect.
+    FinishDeploy,
+    /// A batch inference job ends and writes its output.
+    FinishBatch,
 }
 
 impl Action {
+    const ALL: [Self; 6] = [
+        Self::FinishImport,
+        Self::Purge,
+        Self::FinishTraining,
+        Self::AutoTrain,
+        Self::FinishDeploy,
+        Self::FinishBatch,
+    ];
+
     fn as_str(self) -> &'static str {
         match self {
             Self::FinishImport => "finish-import",
             Self::Purge => "purge",
+            Self::FinishTraining => "finish-training",
+            Self::AutoTrain => "auto-train",
+            Self::FinishDeploy => "finish-deploy",
+            Self::FinishBatch => "finish-batch",
         }
     }
 
     fn parse(s: &str) -> Option<Self> {
-        match s {
-            "finish-import" => Some(Self::FinishImport),
-            "purge" => Some(Self::Purge),
-            _ => None,
-        }
+        Self::ALL.into_iter().find(|a| a.as_str() == s)
     }
 }
 
@@ -286,6 +359,7 @@ pub fn remove(tx: &Transaction<'_>, arn: &str) -> Result<(), ApiError> {
     tx.execute("DELETE FROM resources WHERE arn = ?1", [arn])?;
     tx.execute("DELETE FROM tags WHERE arn = ?1", [arn])?;
     tx.execute("DELETE FROM records WHERE dataset_arn = ?1", [arn])?;
+    tx.execute("DELETE FROM models WHERE version_arn = ?1", [arn])?;
     Ok(())
 }
 
@@ -320,14 +394,21 @@ pub fn children(conn: &Connection, parent: &str) -> Result<Vec<Resource>, ApiErr
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// The resources whose pending action is due at `now`, earliest first.
-pub fn due(conn: &Connection, now: f64) -> Result<Vec<Resource>, ApiError> {
+/// The resource whose pending action fell due first, if one is due at `now`.
+pub fn next_due(conn: &Connection, now: f64) -> Result<Option<Resource>, ApiError> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM resources WHERE settle_at IS NOT NULL AND settle_at <= ?1
-         ORDER BY settle_at, arn"
+         ORDER BY settle_at, arn LIMIT 1"
     ))?;
-    let rows = stmt.query_map([now], from_row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    Ok(stmt.query_row([now], from_row).optional()?)
+}
+
+/// Whether any action is due at `now`.
+pub fn anything_due(conn: &Connection, now: f64) -> Result<bool, ApiError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT EXISTS (SELECT 1 FROM resources WHERE settle_at IS NOT NULL AND settle_at <= ?1)",
+    )?;
+    Ok(stmt.query_row([now], |r| r.get(0))?)
 }
 
 /// How many resources of a kind in a region still have an action pending (running jobs).
@@ -465,5 +546,34 @@ pub fn set_fault(tx: &Transaction<'_>, id: i64, rule: Option<&str>) -> Result<()
 /// Removes every fault rule.
 pub fn clear_faults(tx: &Transaction<'_>) -> Result<(), ApiError> {
     tx.execute("DELETE FROM faults", [])?;
+    Ok(())
+}
+
+/// Stores a trained model and its offline metrics, both as JSON.
+pub fn put_model(
+    tx: &Transaction<'_>,
+    version_arn: &str,
+    model: &str,
+    metrics: &str,
+) -> Result<(), ApiError> {
+    tx.execute(
+        "INSERT OR REPLACE INTO models (version_arn, model, metrics) VALUES (?1, ?2, ?3)",
+        params![version_arn, model, metrics],
+    )?;
+    Ok(())
+}
+
+/// A solution version's model and metrics (JSON), if it has them.
+pub fn model(conn: &Connection, version_arn: &str) -> Result<Option<(String, String)>, ApiError> {
+    let mut stmt =
+        conn.prepare_cached("SELECT model, metrics FROM models WHERE version_arn = ?1")?;
+    Ok(stmt
+        .query_row([version_arn], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?)
+}
+
+/// Forgets a solution version's model (its training failed or was stopped).
+pub fn remove_model(tx: &Transaction<'_>, version_arn: &str) -> Result<(), ApiError> {
+    tx.execute("DELETE FROM models WHERE version_arn = ?1", [version_arn])?;
     Ok(())
 }

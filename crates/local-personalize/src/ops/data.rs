@@ -1,11 +1,15 @@
-//! The operations, one function each, over the state in a transaction.
+//! Dataset groups, schemas, datasets and dataset import jobs.
 
 use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
+use super::{
+    arn, check_name_free, expect, insert_with_tags, new_resource, read_tags, start_delete, status,
+    str_field,
+};
 use crate::error::ApiError;
 use crate::lifecycle::{ACTIVE, CREATE_FAILED, DELETE_IN_PROGRESS, DELETE_PENDING, Timeline};
 use crate::schema::{DatasetSchema, DatasetType};
@@ -18,336 +22,10 @@ pub const IMPORT_JOB_QUOTA: usize = 5;
 /// The fewest rows an import job into an interactions dataset may read, FULL or INCREMENTAL:
 /// the service asks for at least this many new interactions to append, too.
 pub const MIN_INTERACTIONS: u64 = 1_000;
-/// The most tags a resource may carry.
-const MAX_TAGS: usize = 200;
-
-/// Runs `operation` with its (already model-checked) input.
-pub(crate) fn dispatch(ctx: &Ctx<'_>, operation: &str, input: &Value) -> Result<Value, ApiError> {
-    match operation {
-        "CreateDatasetGroup" => create_dataset_group(ctx, input),
-        "DescribeDatasetGroup" => describe(
-            ctx,
-            input,
-            "datasetGroupArn",
-            Kind::DatasetGroup,
-            "datasetGroup",
-        ),
-        "ListDatasetGroups" => list(ctx, input, Kind::DatasetGroup, None, "datasetGroups"),
-        "DeleteDatasetGroup" => delete_dataset_group(ctx, input),
-        "CreateSchema" => create_schema(ctx, input),
-        "DescribeSchema" => describe(ctx, input, "schemaArn", Kind::Schema, "schema"),
-        "ListSchemas" => list(ctx, input, Kind::Schema, None, "schemas"),
-        "DeleteSchema" => delete_schema(ctx, input),
-        "CreateDataset" => create_dataset(ctx, input),
-        "DescribeDataset" => describe(ctx, input, "datasetArn", Kind::Dataset, "dataset"),
-        "ListDatasets" => list(
-            ctx,
-            input,
-            Kind::Dataset,
-            Some(("datasetGroupArn", Kind::DatasetGroup)),
-            "datasets",
-        ),
-        "DeleteDataset" => delete_dataset(ctx, input),
-        "CreateDatasetImportJob" => create_dataset_import_job(ctx, input),
-        "DescribeDatasetImportJob" => describe(
-            ctx,
-            input,
-            "datasetImportJobArn",
-            Kind::DatasetImportJob,
-            "datasetImportJob",
-        ),
-        "ListDatasetImportJobs" => list(
-            ctx,
-            input,
-            Kind::DatasetImportJob,
-            Some(("datasetArn", Kind::Dataset)),
-            "datasetImportJobs",
-        ),
-        "TagResource" => tag_resource(ctx, input),
-        "UntagResource" => untag_resource(ctx, input),
-        "ListTagsForResource" => list_tags(ctx, input),
-        other => Err(ApiError::UnknownOperation(format!(
-            "{other} is part of the Personalize API but not served by this local endpoint"
-        ))),
-    }
-}
-
-// ---- shared helpers ----------------------------------------------------------------------
-
-fn str_field<'a>(input: &'a Value, name: &str) -> &'a str {
-    input.get(name).and_then(Value::as_str).unwrap_or_default()
-}
-
-fn arn(ctx: &Ctx<'_>, kind: Kind, path: &str) -> String {
-    format!(
-        "arn:aws:personalize:{}:{}:{}/{path}",
-        ctx.region,
-        ctx.config.account_id,
-        kind.as_str()
-    )
-}
-
-/// The parts of a Personalize ARN that say where a resource lives and what it is.
-struct ArnParts<'a> {
-    region: &'a str,
-    account: &'a str,
-    kind: &'a str,
-}
-
-fn arn_parts(arn: &str) -> Option<ArnParts<'_>> {
-    let mut parts = arn.splitn(6, ':');
-    let (_, _, service, region, account, resource) = (
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-    );
-    if service != "personalize" {
-        return None;
-    }
-    let (kind, _) = resource.split_once('/')?;
-    Some(ArnParts {
-        region,
-        account,
-        kind,
-    })
-}
-
-/// Reads the resource-type part of a Personalize ARN.
-fn arn_kind(arn: &str) -> Option<&str> {
-    arn_parts(arn).map(|p| p.kind)
-}
-
-/// Looks up an ARN the way the service does: a resource of another region or account is not
-/// visible from this one, whatever is stored.
-fn lookup(ctx: &Ctx<'_>, arn: &str) -> Result<Option<Resource>, ApiError> {
-    match arn_parts(arn) {
-        Some(p) if p.region == ctx.region && p.account == ctx.config.account_id => {
-            store::get(ctx.tx, arn)
-        }
-        _ => Ok(None),
-    }
-}
-
-/// Finds the resource of `kind` that `field` names.
-fn expect(ctx: &Ctx<'_>, input: &Value, field: &str, kind: Kind) -> Result<Resource, ApiError> {
-    let arn = str_field(input, field);
-    if arn_kind(arn) != Some(kind.as_str()) {
-        return Err(ApiError::InvalidInput(format!(
-            "{field} {arn} is not a {} ARN",
-            kind.label()
-        )));
-    }
-    lookup(ctx, arn)?.ok_or_else(|| {
-        ApiError::ResourceNotFound(format!(
-            "{} {arn} does not exist in {}",
-            kind.label(),
-            ctx.region
-        ))
-    })
-}
-
-fn status(r: &Resource, now: f64) -> &str {
-    r.timeline.status_at(now).0
-}
-
-/// The resource as Describe shows it.
-fn view(r: &Resource, now: f64) -> Map<String, Value> {
-    let mut out = r.doc.clone();
-    let (status, since) = r.timeline.status_at(now);
-    if r.kind != Kind::Schema {
-        out.insert("status".into(), json!(status));
-    }
-    if status != CREATE_FAILED {
-        out.remove("failureReason");
-    }
-    out.insert("creationDateTime".into(), json!(r.created));
-    out.insert(
-        "lastUpdatedDateTime".into(),
-        json!(if r.kind == Kind::Schema {
-            r.created
-        } else {
-            since
-        }),
-    );
-    out
-}
-
-/// The resource as a List shows it: its identity and lifecycle fields.
-fn summary(r: &Resource, now: f64) -> Map<String, Value> {
-    let identity: &[&str] = match r.kind {
-        Kind::DatasetGroup => &["name", "datasetGroupArn", "domain"],
-        Kind::Schema => &["name", "schemaArn", "domain"],
-        Kind::Dataset => &["name", "datasetArn", "datasetType"],
-        Kind::DatasetImportJob => &["jobName", "datasetImportJobArn", "importMode"],
-    };
-    let lifecycle = [
-        "status",
-        "creationDateTime",
-        "lastUpdatedDateTime",
-        "failureReason",
-    ];
-    view(r, now)
-        .into_iter()
-        .filter(|(k, _)| identity.contains(&k.as_str()) || lifecycle.contains(&k.as_str()))
-        .collect()
-}
-
-/// Reads the `tags` of a request: each key once, none in the `aws:` namespace AWS keeps for
-/// itself.
-fn read_tags(input: &Value) -> Result<Vec<(String, String)>, ApiError> {
-    let mut tags: Vec<(String, String)> = Vec::new();
-    for tag in input
-        .get("tags")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let key = str_field(tag, "tagKey");
-        if key.to_ascii_lowercase().starts_with("aws:") {
-            return Err(ApiError::InvalidInput(format!(
-                "tag key {key} is in the aws: namespace, which is reserved for AWS"
-            )));
-        }
-        if tags.iter().any(|(k, _)| k == key) {
-            return Err(ApiError::InvalidInput(format!(
-                "tag key {key} is given more than once"
-            )));
-        }
-        tags.push((key.to_owned(), str_field(tag, "tagValue").to_owned()));
-    }
-    Ok(tags)
-}
-
-fn new_resource(
-    ctx: &Ctx<'_>,
-    kind: Kind,
-    arn: String,
-    name: &str,
-    parent: Option<String>,
-    timeline: Timeline,
-    doc: Value,
-) -> Resource {
-    let Value::Object(doc) = doc else {
-        unreachable!("documents are built as objects")
-    };
-    Resource {
-        arn,
-        kind,
-        name: name.to_owned(),
-        region: ctx.region.to_owned(),
-        parent,
-        created: ctx.now,
-        timeline,
-        settle_at: None,
-        action: None,
-        doc,
-    }
-}
-
-fn insert_with_tags(ctx: &Ctx<'_>, resource: &Resource, input: &Value) -> Result<(), ApiError> {
-    store::insert(ctx.tx, resource)?;
-    store::set_tags(ctx.tx, &resource.arn, &read_tags(input)?)
-}
-
-fn check_name_free(ctx: &Ctx<'_>, kind: Kind, name: &str) -> Result<(), ApiError> {
-    if store::find_by_name(ctx.tx, kind, ctx.region, name)?.is_some() {
-        return Err(ApiError::ResourceAlreadyExists(format!(
-            "a {} named {name} already exists",
-            kind.label()
-        )));
-    }
-    Ok(())
-}
-
-fn describe(
-    ctx: &Ctx<'_>,
-    input: &Value,
-    field: &str,
-    kind: Kind,
-    key: &str,
-) -> Result<Value, ApiError> {
-    let r = expect(ctx, input, field, kind)?;
-    Ok(json!({ key: view(&r, ctx.now) }))
-}
-
-fn list(
-    ctx: &Ctx<'_>,
-    input: &Value,
-    kind: Kind,
-    filter: Option<(&str, Kind)>,
-    key: &str,
-) -> Result<Value, ApiError> {
-    let parent = match filter {
-        Some((field, parent_kind)) if input.get(field).is_some() => {
-            Some(expect(ctx, input, field, parent_kind)?.arn)
-        }
-        _ => None,
-    };
-    let limit = input
-        .get("maxResults")
-        .and_then(Value::as_u64)
-        .unwrap_or(100) as usize;
-    let after = match input.get("nextToken").and_then(Value::as_str) {
-        Some(token) => Some(decode_token(token, kind)?),
-        None => None,
-    };
-    let mut page = store::list(
-        ctx.tx,
-        kind,
-        ctx.region,
-        parent.as_deref(),
-        after.as_deref(),
-        limit,
-    )?;
-    let more = page.len() > limit;
-    page.truncate(limit);
-    let items: Vec<Value> = page
-        .iter()
-        .map(|r| Value::Object(summary(r, ctx.now)))
-        .collect();
-    let mut out = json!({ key: items });
-    if more && let Some(last) = page.last() {
-        out["nextToken"] = json!(encode_token(&last.arn));
-    }
-    Ok(out)
-}
-
-/// A list's position as an opaque token: the last ARN handed out, in hex.
-fn encode_token(arn: &str) -> String {
-    arn.bytes().map(|b| format!("{b:02x}")).collect()
-}
-
-fn decode_token(token: &str, kind: Kind) -> Result<String, ApiError> {
-    let invalid =
-        || ApiError::InvalidNextToken(format!("nextToken {token} was not handed out by this list"));
-    if !token.len().is_multiple_of(2) {
-        return Err(invalid());
-    }
-    let bytes: Result<Vec<u8>, _> = (0..token.len())
-        .step_by(2)
-        .map(|i| {
-            token
-                .get(i..i + 2)
-                .ok_or(())
-                .and_then(|h| u8::from_str_radix(h, 16).map_err(|_| ()))
-        })
-        .collect();
-    let arn = bytes
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .ok_or_else(invalid)?;
-    if arn_kind(&arn) != Some(kind.as_str()) {
-        return Err(invalid());
-    }
-    Ok(arn)
-}
 
 // ---- dataset groups -------------------------------------------------------------------
 
-fn create_dataset_group(ctx: &Ctx<'_>, input: &Value) -> Result<Value, ApiError> {
+pub(super) fn create_dataset_group(ctx: &Ctx<'_>, input: &Value) -> Result<Value, ApiError> {
     let name = str_field(input, "name");
     if input.get("kmsKeyArn").is_some() && input.get("roleArn").is_none() {
         return Err(ApiError::InvalidInput(
@@ -379,33 +57,7 @@ fn create_dataset_group(ctx: &Ctx<'_>, input: &Value) -> Result<Value, ApiError>
     Ok(out)
 }
 
-/// Starts deleting a resource that is settled and has no children left.
-fn start_delete(ctx: &Ctx<'_>, mut r: Resource) -> Result<Value, ApiError> {
-    match status(&r, ctx.now) {
-        DELETE_PENDING | DELETE_IN_PROGRESS => {
-            return Err(ApiError::ResourceInUse(format!(
-                "{} {} is already being deleted",
-                r.kind.label(),
-                r.arn
-            )));
-        }
-        ACTIVE | CREATE_FAILED => {}
-        other => {
-            return Err(ApiError::ResourceInUse(format!(
-                "{} {} is {other}: wait until it is ACTIVE to delete it",
-                r.kind.label(),
-                r.arn
-            )));
-        }
-    }
-    let gone = r.timeline.delete(ctx.now, ctx.config.durations.delete);
-    r.settle_at = Some(gone);
-    r.action = Some(Action::Purge);
-    store::update(ctx.tx, &r)?;
-    Ok(json!({}))
-}
-
-fn delete_dataset_group(ctx: &Ctx<'_>, input: &Value) -> Result<Value, ApiError> {
+pub(super) fn delete_dataset_group(ctx: &Ctx<'_>, input: &Value) -> Result<Value, ApiError> {
     let group = expect(ctx, input, "datasetGroupArn", Kind::DatasetGroup)?;
     let children = store::children(ctx.tx, &group.arn)?;
     if !children.is_empty()
@@ -423,7 +75,7 @@ fn delete_dataset_group(ctx: &Ctx<'_>, input: &Value) -> Result<Value, ApiError>
 
 // ---- schemas -----------------------------------------------------------------------------
 
-fn create_schema(ctx: &Ctx<'_>, input: &Value) -> Result<Value, ApiError> {
+pub(super) fn create_schema(ctx: &Ctx<'_>, input: &Value) -> Result<Value, ApiError> {
     let name = str_field(input, "name");
     let avro = str_field(input, "schema");
     DatasetSchema::parse(avro).map_err(|e| ApiError::InvalidInput(format!("schema: {e}")))?;
@@ -445,7 +97,7 @@ fn create_schema(ctx: &Ctx<'_>, input: &Value) -> Result<Value, ApiError> {
     Ok(json!({ "schemaArn": arn }))
 }
 
-fn delete_schema(ctx: &Ctx<'_>, input: &Value) -> Result<Value, ApiError> {
+pub(super) fn delete_schema(ctx: &Ctx<'_>, input: &Value) -> Result<Value, ApiError> {
     let schema = expect(ctx, input, "schemaArn", Kind::Schema)?;
     let users = store::datasets_using_schema(ctx.tx, &schema.arn)?;
     if !users.is_empty() {
@@ -461,7 +113,7 @@ fn delete_schema(ctx: &Ctx<'_>, input: &Value) -> Result<Value, ApiError> {
 
 // ---- datasets ----------------------------------------------------------------------------
 
-fn create_dataset(ctx: &Ctx<'_>, input: &Value) -> Result<Value, ApiError> {
+pub(super) fn create_dataset(ctx: &Ctx<'_>, input: &Value) -> Result<Value, ApiError> {
     let name = str_field(input, "name");
     let raw_type = str_field(input, "datasetType");
     let dataset_type = DatasetType::parse(raw_type).ok_or_else(|| {
@@ -523,7 +175,7 @@ fn create_dataset(ctx: &Ctx<'_>, input: &Value) -> Result<Value, ApiError> {
     Ok(json!({ "datasetArn": arn }))
 }
 
-fn delete_dataset(ctx: &Ctx<'_>, input: &Value) -> Result<Value, ApiError> {
+pub(super) fn delete_dataset(ctx: &Ctx<'_>, input: &Value) -> Result<Value, ApiError> {
     let dataset = expect(ctx, input, "datasetArn", Kind::Dataset)?;
     if let Some(job) = store::children(ctx.tx, &dataset.arn)?
         .into_iter()
@@ -539,7 +191,7 @@ fn delete_dataset(ctx: &Ctx<'_>, input: &Value) -> Result<Value, ApiError> {
 
 // ---- dataset import jobs -------------------------------------------------------------
 
-fn create_dataset_import_job(ctx: &Ctx<'_>, input: &Value) -> Result<Value, ApiError> {
+pub(super) fn create_dataset_import_job(ctx: &Ctx<'_>, input: &Value) -> Result<Value, ApiError> {
     let name = str_field(input, "jobName");
     // Everything the request alone can be refused for is checked before the files are read.
     read_tags(input)?;
@@ -698,7 +350,7 @@ fn read_data(
     schema: &DatasetSchema,
     dataset_type: DatasetType,
 ) -> Result<Result<u64, (u64, String)>, ApiError> {
-    let files = match resolve_files(&ctx.config.s3_root, s3_path) {
+    let files = match resolve_files(&ctx.config.s3_root, s3_path, Some("csv")) {
         Ok(files) => files,
         Err(reason) => return Ok(Err((0, reason))),
     };
@@ -739,10 +391,19 @@ fn read_data(
     Ok(Ok(total))
 }
 
-/// The files an `s3://` location names: one object, or every CSV object directly in a folder
-/// (a prefix that ends in `/`), in key order, as an import job reads them; objects in
-/// sub-folders are not read. The error is the reason the job reports.
-fn resolve_files(s3_root: &Path, s3_path: &str) -> Result<Vec<(String, PathBuf)>, String> {
+/// The files an `s3://` location names: one object, or every object directly in a folder (a
+/// prefix that ends in `/`) whose name has the extension `only`, when given, in key order, as
+/// a job reads them; objects in sub-folders are not read. The error is the reason the job
+/// reports.
+pub(super) fn resolve_files(
+    s3_root: &Path,
+    s3_path: &str,
+    only: Option<&str>,
+) -> Result<Vec<(String, PathBuf)>, String> {
+    let none_found = |uri: &str| match only {
+        Some(ext) => format!("no {} objects found under {uri}", ext.to_ascii_uppercase()),
+        None => format!("no objects found under {uri}"),
+    };
     let uri = format!("s3://{s3_path}");
     let denied = || {
         format!(
@@ -782,7 +443,7 @@ fn resolve_files(s3_root: &Path, s3_path: &str) -> Result<Vec<(String, PathBuf)>
     }
     if !target.is_dir() {
         return Err(if bucket_dir.is_dir() {
-            format!("no CSV objects found under {uri}")
+            none_found(&uri)
         } else {
             denied()
         });
@@ -793,9 +454,10 @@ fn resolve_files(s3_root: &Path, s3_path: &str) -> Result<Vec<(String, PathBuf)>
         .map(|entry| entry.path())
         .filter(|path| {
             path.is_file()
-                && path
-                    .extension()
-                    .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
+                && only.is_none_or(|ext| {
+                    path.extension()
+                        .is_some_and(|e| e.eq_ignore_ascii_case(ext))
+                })
         })
         .map(|path| {
             let name = path
@@ -812,63 +474,19 @@ fn resolve_files(s3_root: &Path, s3_path: &str) -> Result<Vec<(String, PathBuf)>
         .collect();
     files.sort();
     if files.is_empty() {
-        return Err(format!("no CSV objects found under {uri}"));
+        return Err(none_found(&uri));
     }
     Ok(files)
 }
 
-// ---- tags ----------------------------------------------------------------------------------
-
-fn any_resource(ctx: &Ctx<'_>, input: &Value) -> Result<Resource, ApiError> {
-    let arn = str_field(input, "resourceArn");
-    if arn_kind(arn).is_none() {
-        return Err(ApiError::InvalidInput(format!(
-            "resourceArn {arn} is not a Personalize ARN"
-        )));
+/// An import job has ended: its records join the dataset if it succeeded.
+pub(super) fn finish_import(ctx: &Ctx<'_>, job: Resource) -> Result<(), ApiError> {
+    if job.timeline.final_status() == ACTIVE {
+        let dataset = job.parent.clone().unwrap_or_default();
+        let full = job.doc.get("importMode").and_then(Value::as_str) != Some("INCREMENTAL");
+        store::apply_staged(ctx.tx, &job.arn, &dataset, full)?;
+    } else {
+        store::drop_staged(ctx.tx, &job.arn)?;
     }
-    lookup(ctx, arn)?.ok_or_else(|| {
-        ApiError::ResourceNotFound(format!("resource {arn} does not exist in {}", ctx.region))
-    })
-}
-
-fn tag_resource(ctx: &Ctx<'_>, input: &Value) -> Result<Value, ApiError> {
-    let r = any_resource(ctx, input)?;
-    let new = read_tags(input)?;
-    let mut keys: Vec<String> = store::tags(ctx.tx, &r.arn)?
-        .into_iter()
-        .map(|(k, _)| k)
-        .collect();
-    keys.extend(new.iter().map(|(k, _)| k.clone()));
-    keys.sort();
-    keys.dedup();
-    if keys.len() > MAX_TAGS {
-        return Err(ApiError::TooManyTags(format!(
-            "{} would carry {} tags; the limit is {MAX_TAGS}",
-            r.arn,
-            keys.len()
-        )));
-    }
-    store::set_tags(ctx.tx, &r.arn, &new)?;
-    Ok(json!({}))
-}
-
-fn untag_resource(ctx: &Ctx<'_>, input: &Value) -> Result<Value, ApiError> {
-    let r = any_resource(ctx, input)?;
-    let keys: Vec<String> = input["tagKeys"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|k| k.as_str().map(str::to_owned))
-        .collect();
-    store::remove_tags(ctx.tx, &r.arn, &keys)?;
-    Ok(json!({}))
-}
-
-fn list_tags(ctx: &Ctx<'_>, input: &Value) -> Result<Value, ApiError> {
-    let r = any_resource(ctx, input)?;
-    let tags: Vec<Value> = store::tags(ctx.tx, &r.arn)?
-        .into_iter()
-        .map(|(k, v)| json!({ "tagKey": k, "tagValue": v }))
-        .collect();
-    Ok(json!({ "tags": tags }))
+    store::update(ctx.tx, &job)
 }
