@@ -2,7 +2,9 @@
 # The offline demo: the local endpoint, run as its own process at 300 times real time, and a
 # boto3 client importing MovieLens through it (S3 upload, dataset group, schemas, datasets,
 # FULL imports polled to ACTIVE, then a newer week imported INCREMENTALly, once exported in
-# milliseconds and refused, once right). Run through `make demo`, which builds and fetches first.
+# milliseconds and refused, once right), then training a solution version for real (about two
+# simulated hours, its offline metrics printed) and deploying it to a campaign. Run through
+# `make demo`, which builds and fetches first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,7 +26,7 @@ url=$(sed -n 's/^listening on //p' "$demo/emulator.out")
 echo "local endpoint on $url, simulated time at 300x (log: $demo/emulator.log)"
 
 .venv/bin/python tests/python/import_movielens.py --endpoint "$url" \
-    --data .personalize-refresh/data/movielens --slices
+    --data .personalize-refresh/data/movielens --slices --train
 
 echo
 echo "the endpoint's S3 is a folder; the uploaded objects:"

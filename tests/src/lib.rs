@@ -13,7 +13,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_sdk_personalize::config::Credentials;
-use aws_sdk_personalize::types::{DataSource, DatasetImportJob, ImportMode};
+use aws_sdk_personalize::types::{DataSource, DatasetImportJob, ImportMode, SolutionVersion};
 use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -251,15 +251,29 @@ impl Harness {
     /// 1,000-row fixture, uploaded to `s3://bucket/<name>/bulk.csv`, by a FULL import that is
     /// waited for until `ACTIVE`.
     pub async fn interactions_with_bulk_data(&self, name: &str, bucket: &str) -> DatasetSetup {
+        self.interactions_imported(name, bucket, "bulk", INTERACTIONS_1000)
+            .await
+    }
+
+    /// Creates an interactions dataset and fills it with `csv`, uploaded to
+    /// `s3://bucket/<name>/<label>.csv`, by a FULL import named `<name>-<label>` that is waited
+    /// for until `ACTIVE`.
+    async fn interactions_imported(
+        &self,
+        name: &str,
+        bucket: &str,
+        label: &str,
+        csv: &str,
+    ) -> DatasetSetup {
         let setup = self
             .dataset(name, "INTERACTIONS", INTERACTIONS_SCHEMA)
             .await;
         let uri = self
-            .upload(bucket, &format!("{name}/bulk.csv"), INTERACTIONS_1000)
+            .upload(bucket, &format!("{name}/{label}.csv"), csv.to_owned())
             .await;
         let job = self
             .import(
-                &format!("{name}-bulk"),
+                &format!("{name}-{label}"),
                 &setup.dataset_arn,
                 &uri,
                 ImportMode::Full,
@@ -268,7 +282,7 @@ impl Harness {
         assert_eq!(
             job.status(),
             Some(ACTIVE),
-            "the bulk import of {name}: {job:?}"
+            "the {label} import of {name}: {job:?}"
         );
         setup
     }
@@ -558,4 +572,312 @@ pub fn csv_rows(csv: &str) -> Vec<Vec<Option<String>>> {
 /// The epoch seconds of an SDK timestamp.
 pub fn epoch_seconds(t: &aws_sdk_personalize::primitives::DateTime) -> f64 {
     t.as_secs_f64()
+}
+
+// ---- solutions and training --------------------------------------------------------------
+
+/// The recipe the training tests use unless they are about another one.
+pub const USER_PERSONALIZATION: &str = "arn:aws:personalize:::recipe/aws-user-personalization";
+
+/// How far the clock moves between two polls while [`Harness::wait_for_training`] waits:
+/// trainings take hours of simulated time with the default durations.
+const TRAINING_POLL_STEP: Duration = Duration::from_secs(10 * 60);
+
+/// The most polls [`Harness::wait_for_training`] makes: two simulated days.
+const MAX_TRAINING_POLLS: u32 = 2 * 24 * 6;
+
+/// The resources [`Harness::solution_with_interactions`] creates.
+#[derive(Debug, Clone)]
+pub struct SolutionSetup {
+    /// The ARN of the dataset group.
+    pub group_arn: String,
+    /// The ARN of its interactions dataset.
+    pub dataset_arn: String,
+    /// The ARN of the solution, `ACTIVE` and untrained.
+    pub solution_arn: String,
+}
+
+/// `csv` with every TIMESTAMP (the third column) `seconds` later: new interactions for an
+/// INCREMENTAL import of a file already imported.
+pub fn shift_timestamps(csv: &str, seconds: u64) -> String {
+    let mut lines = csv.lines();
+    let mut out = format!("{}\n", lines.next().unwrap_or_default());
+    for line in lines.filter(|line| !line.is_empty()) {
+        let mut cells: Vec<&str> = line.split(',').collect();
+        let at: u64 = cells[2].parse().expect("TIMESTAMP is in epoch seconds");
+        let later = (at + seconds).to_string();
+        cells[2] = &later;
+        out.push_str(&cells.join(","));
+        out.push('\n');
+    }
+    out
+}
+
+impl Harness {
+    /// Creates a dataset group `name` whose interactions dataset holds `csv` (a FULL import
+    /// through `s3://bucket/<name>/interactions.csv`) and a solution `<name>` of `recipe_arn`
+    /// without automatic training, `ACTIVE`.
+    pub async fn solution_with_interactions(
+        &self,
+        name: &str,
+        bucket: &str,
+        csv: &str,
+        recipe_arn: &str,
+    ) -> SolutionSetup {
+        let data = self.interactions_from(name, bucket, csv).await;
+        let solution_arn = self
+            .active_solution(&data.group_arn, name, recipe_arn)
+            .await;
+        SolutionSetup {
+            group_arn: data.group_arn,
+            dataset_arn: data.dataset_arn,
+            solution_arn,
+        }
+    }
+
+    /// Appends `csv` to an interactions dataset by an INCREMENTAL import through
+    /// `s3://bucket/<job_name>.csv`, waited for until `ACTIVE`.
+    pub async fn append_interactions(
+        &self,
+        dataset_arn: &str,
+        bucket: &str,
+        job_name: &str,
+        csv: &str,
+    ) {
+        let uri = self
+            .upload(bucket, &format!("{job_name}.csv"), csv.to_owned())
+            .await;
+        let job = self
+            .import(job_name, dataset_arn, &uri, ImportMode::Incremental)
+            .await;
+        assert_eq!(job.status(), Some(ACTIVE), "the import {job_name}: {job:?}");
+    }
+
+    /// A solution as DescribeSolution shows it now.
+    pub async fn solution(&self, arn: &str) -> aws_sdk_personalize::types::Solution {
+        self.personalize
+            .describe_solution()
+            .solution_arn(arn)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("DescribeSolution {arn}: {e:?}"))
+            .solution
+            .expect("DescribeSolution answers the solution")
+    }
+
+    /// Polls a solution, moving the clock between polls, until it is `ACTIVE`; returns it as
+    /// it is then.
+    pub async fn wait_for_solution(&self, arn: &str) -> aws_sdk_personalize::types::Solution {
+        for _ in 0..MAX_POLLS {
+            let solution = self.solution(arn).await;
+            match solution.status() {
+                Some(ACTIVE) => return solution,
+                Some(CREATE_FAILED) => panic!("solution {arn} failed to create"),
+                _ => self.advance(POLL_STEP.as_secs()),
+            }
+        }
+        panic!("solution {arn} was not ACTIVE after {MAX_POLLS} polls");
+    }
+
+    /// Moves the virtual clock forward to `epoch_seconds`, which must not be in the past.
+    pub fn advance_to(&self, epoch_seconds: f64) {
+        let now = self.now();
+        assert!(
+            epoch_seconds >= now,
+            "{epoch_seconds} is before now ({now})"
+        );
+        self.clock
+            .advance(Duration::from_secs_f64(epoch_seconds - now))
+            .expect("the harness clock is virtual");
+    }
+
+    /// A solution version as DescribeSolutionVersion shows it now.
+    pub async fn solution_version(&self, arn: &str) -> SolutionVersion {
+        self.personalize
+            .describe_solution_version()
+            .solution_version_arn(arn)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("DescribeSolutionVersion {arn}: {e:?}"))
+            .solution_version
+            .expect("DescribeSolutionVersion answers the version")
+    }
+
+    /// The versions of a solution, as ListSolutionVersions summarizes them.
+    pub async fn solution_versions(
+        &self,
+        solution_arn: &str,
+    ) -> Vec<aws_sdk_personalize::types::SolutionVersionSummary> {
+        self.personalize
+            .list_solution_versions()
+            .solution_arn(solution_arn)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("ListSolutionVersions {solution_arn}: {e:?}"))
+            .solution_versions
+            .unwrap_or_default()
+    }
+
+    /// Starts a training of `mode` (CreateSolutionVersion) and returns the version's ARN.
+    pub async fn start_training(
+        &self,
+        solution_arn: &str,
+        mode: aws_sdk_personalize::types::TrainingMode,
+    ) -> String {
+        self.personalize
+            .create_solution_version()
+            .solution_arn(solution_arn)
+            .training_mode(mode.clone())
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("CreateSolutionVersion {mode} of {solution_arn}: {e:?}"))
+            .solution_version_arn
+            .expect("CreateSolutionVersion answers an ARN")
+    }
+
+    /// Polls a solution version, moving the clock ten minutes between polls (for at most two
+    /// simulated days), until its training ends (`ACTIVE`, `CREATE FAILED` or
+    /// `CREATE STOPPED`); returns the version as it is then. For trainings that take hours.
+    pub async fn wait_for_training(&self, arn: &str) -> SolutionVersion {
+        self.poll_training(arn, TRAINING_POLL_STEP, MAX_TRAINING_POLLS)
+            .await
+    }
+
+    /// Polls a solution version every `step` of simulated time, at most `polls` times, until
+    /// its training ends.
+    async fn poll_training(&self, arn: &str, step: Duration, polls: u32) -> SolutionVersion {
+        for _ in 0..polls {
+            let version = self.solution_version(arn).await;
+            if matches!(
+                version.status(),
+                Some(ACTIVE | CREATE_FAILED | local_personalize::CREATE_STOPPED)
+            ) {
+                return version;
+            }
+            self.advance(step.as_secs());
+        }
+        panic!("solution version {arn} was still training after {polls} polls");
+    }
+
+    /// The metrics GetSolutionMetrics answers for an `ACTIVE` solution version.
+    pub async fn solution_metrics(
+        &self,
+        version_arn: &str,
+    ) -> std::collections::HashMap<String, f64> {
+        self.personalize
+            .get_solution_metrics()
+            .solution_version_arn(version_arn)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GetSolutionMetrics {version_arn}: {e:?}"))
+            .metrics
+            .unwrap_or_default()
+    }
+}
+
+// ---- trained models: what campaigns and batch inference need -------------------------------
+
+/// The catalog [`clustered_interactions`] draws from: items `i0` to `i99`.
+pub const CLUSTERED_CATALOG_SIZE: usize = 100;
+
+/// The cluster (0 or 1) an item of [`clustered_interactions`] belongs to: `i0`..`i49` are in
+/// cluster 0, `i50`..`i99` in cluster 1.
+pub fn item_cluster(item_id: &str) -> usize {
+    let index: usize = item_id
+        .strip_prefix('i')
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{item_id} is not an item of the clustered catalog"));
+    index * 2 / CLUSTERED_CATALOG_SIZE
+}
+
+/// An interactions CSV (header `USER_ID,ITEM_ID,TIMESTAMP,EVENT_TYPE`, epoch seconds in
+/// December 2025) in which `u<n>` interacts with `per_user` distinct items (at most 50), all
+/// from cluster `n % 2` of [`item_cluster`]: items only ever co-occur with items of their own
+/// cluster, so related items are easy to tell. Every third interaction is a `click`, the
+/// others `watch`.
+pub fn clustered_interactions(users: usize, per_user: usize) -> String {
+    let half = CLUSTERED_CATALOG_SIZE / 2;
+    assert!(per_user <= half, "a user has at most {half} distinct items");
+    let first_second = START_EPOCH_SECONDS - 31 * 24 * 3600;
+    let mut csv = String::from("USER_ID,ITEM_ID,TIMESTAMP,EVENT_TYPE\n");
+    for user in 0..users {
+        let cluster_start = (user % 2) * half;
+        for k in 0..per_user {
+            // 3 and 50 are coprime, so the per_user offsets are distinct items.
+            let item = cluster_start + (user * 7 + k * 3) % half;
+            let at = first_second + ((user * per_user + k) as u64) * 60;
+            let event = if k % 3 == 0 { "click" } else { "watch" };
+            csv.push_str(&format!("u{user},i{item},{at},{event}\n"));
+        }
+    }
+    csv
+}
+
+impl Harness {
+    /// Creates an interactions dataset as [`Harness::dataset`] does and fills it with `csv`,
+    /// uploaded to `s3://bucket/<name>/interactions.csv`, by a FULL import that is waited for
+    /// until `ACTIVE`.
+    pub async fn interactions_from(&self, name: &str, bucket: &str, csv: &str) -> DatasetSetup {
+        self.interactions_imported(name, bucket, "interactions", csv)
+            .await
+    }
+
+    /// Creates a solution of `recipe_arn` without automatic training and waits, moving the
+    /// clock, until it is `ACTIVE`; returns its ARN.
+    pub async fn active_solution(&self, group_arn: &str, name: &str, recipe_arn: &str) -> String {
+        let arn = self
+            .personalize
+            .create_solution()
+            .name(name)
+            .dataset_group_arn(group_arn)
+            .recipe_arn(recipe_arn)
+            .perform_auto_training(false)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("CreateSolution {name}: {e:?}"))
+            .solution_arn
+            .expect("CreateSolution answers an ARN");
+        for _ in 0..MAX_POLLS {
+            let solution = self
+                .personalize
+                .describe_solution()
+                .solution_arn(&arn)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("DescribeSolution {arn}: {e:?}"))
+                .solution
+                .expect("DescribeSolution answers the solution");
+            match solution.status() {
+                Some(ACTIVE) => return arn,
+                Some(CREATE_FAILED) => panic!("solution {arn} failed to create"),
+                _ => self.advance(POLL_STEP.as_secs()),
+            }
+        }
+        panic!("solution {arn} was not ACTIVE after {MAX_POLLS} polls");
+    }
+
+    /// Polls a solution version, moving the clock five seconds between polls (for at most two
+    /// simulated hours), until its training ends (`ACTIVE`, `CREATE FAILED` or
+    /// `CREATE STOPPED`); returns the version as it is then. Unlike
+    /// [`Harness::wait_for_training`], it returns within seconds of the end, for tests that
+    /// time what follows a training (a campaign syncing with it).
+    pub async fn wait_for_solution_version(&self, arn: &str) -> SolutionVersion {
+        self.poll_training(arn, POLL_STEP, MAX_POLLS).await
+    }
+
+    /// Trains a new FULL version of a solution and waits until it is `ACTIVE`; returns its
+    /// ARN.
+    pub async fn active_solution_version(&self, solution_arn: &str) -> String {
+        let arn = self
+            .start_training(solution_arn, aws_sdk_personalize::types::TrainingMode::Full)
+            .await;
+        let version = self.wait_for_solution_version(&arn).await;
+        assert_eq!(
+            version.status(),
+            Some(ACTIVE),
+            "the training of {arn}: {:?}",
+            version.failure_reason()
+        );
+        arn
+    }
 }

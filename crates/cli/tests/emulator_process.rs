@@ -19,14 +19,23 @@ struct Emulator {
 
 impl Emulator {
     fn start(state: &Path, speed: u32) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_personalize-refresh"))
-            .args([
-                "emulator",
-                "--bind",
-                "127.0.0.1:0",
-                "--speed",
-                &speed.to_string(),
-            ])
+        Self::start_with_durations(state, speed, None)
+    }
+
+    /// Starts the emulator with `--durations FILE` when a file is given.
+    fn start_with_durations(state: &Path, speed: u32, durations: Option<&Path>) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_personalize-refresh"));
+        command.args([
+            "emulator",
+            "--bind",
+            "127.0.0.1:0",
+            "--speed",
+            &speed.to_string(),
+        ]);
+        if let Some(file) = durations {
+            command.arg("--durations").arg(file);
+        }
+        let mut child = command
             .arg("--state-dir")
             .arg(state.join("state"))
             .arg("--s3-root")
@@ -99,18 +108,28 @@ fn boto3_imports_movielens_through_s3_and_polls_to_active() {
         data.display()
     );
     let dir = tempfile::tempdir().unwrap();
-    // 300 times real time: the 100,000-row import runs for about two real seconds.
-    let emulator = Emulator::start(dir.path(), 300);
+    // 300 times real time: the 100,000-row import runs for about two real seconds. Training
+    // (about two simulated hours by default) is cut to about eight simulated minutes and the
+    // campaign to three, a second or two of real time each.
+    let durations = dir.path().join("durations.json");
+    std::fs::write(
+        &durations,
+        r#"{"training": {"pendingSeconds": 60, "baseSeconds": 300, "secondsPerThousandInteractions": 1},
+            "campaign": {"pendingSeconds": 30, "inProgressSeconds": 150}}"#,
+    )
+    .unwrap();
+    let emulator = Emulator::start_with_durations(dir.path(), 300, Some(&durations));
 
-    // WHEN boto3 uploads, creates and imports
+    // WHEN boto3 uploads, creates and imports, then trains and deploys
     let output = Command::new(&python)
         .arg(root.join("tests/python/import_movielens.py"))
-        .args(["--endpoint", &emulator.url, "--slices", "--data"])
+        .args(["--endpoint", &emulator.url, "--slices", "--train", "--data"])
         .arg(&data)
         .output()
         .expect("python runs");
 
-    // THEN every import ended ACTIVE, and the files are where the endpoint's S3 keeps them
+    // THEN every import ended ACTIVE, the version trained with its metrics, the campaign is
+    // ACTIVE, and the files are where the endpoint's S3 keeps them
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
@@ -145,6 +164,43 @@ fn boto3_imports_movielens_through_s3_and_polls_to_active() {
             "the refusal does not name {part}: {refusal}"
         );
     }
+    let metrics: Vec<(&str, f64)> = stdout
+        .lines()
+        .filter_map(|l| {
+            let mut words = l.split_whitespace();
+            words.next().filter(|w| *w == "metric")?;
+            Some((words.next()?, words.next()?.parse().ok()?))
+        })
+        .collect();
+    let names: Vec<&str> = metrics.iter().map(|(name, _)| *name).collect();
+    assert_eq!(
+        names,
+        [
+            "coverage",
+            "mean_reciprocal_rank_at_25",
+            "normalized_discounted_cumulative_gain_at_10",
+            "normalized_discounted_cumulative_gain_at_25",
+            "normalized_discounted_cumulative_gain_at_5",
+            "precision_at_10",
+            "precision_at_25",
+            "precision_at_5",
+        ],
+        "GetSolutionMetrics did not show the 8 metrics:\n{stdout}"
+    );
+    assert!(
+        metrics.iter().all(|(_, v)| (0.0..=1.0).contains(v)),
+        "a metric outside 0..1:\n{stdout}"
+    );
+    let summary = stdout
+        .lines()
+        .find(|l| l.starts_with("campaign "))
+        .unwrap_or_default();
+    assert!(
+        summary.contains(
+            " is ACTIVE on arn:aws:personalize:us-east-1:000000000000:solution/movielens/"
+        ),
+        "no ACTIVE campaign on the trained version:\n{stdout}"
+    );
     let uploaded = dir
         .path()
         .join("s3/movielens-data/interactions/interactions.csv");

@@ -27,6 +27,10 @@ pub enum ApiError {
     /// The `X-Amz-Target` names no operation of the service model.
     #[error("{0}")]
     UnknownOperation(String),
+    /// The request breaks a constraint of the service model, for an operation whose modelled
+    /// errors have no `InvalidInputException` to say so.
+    #[error("{0}")]
+    Validation(String),
     /// The request body is not a JSON object.
     #[error("{0}")]
     Serialization(String),
@@ -55,6 +59,7 @@ impl ApiError {
             Self::InvalidNextToken(_) => "InvalidNextTokenException",
             Self::TooManyTags(_) => "TooManyTagsException",
             Self::UnknownOperation(_) => "UnknownOperationException",
+            Self::Validation(_) => "ValidationException",
             Self::Serialization(_) => "SerializationException",
             Self::Injected { error_type, .. } => error_type,
             Self::Internal(_) => "InternalFailure",

@@ -422,7 +422,10 @@ mod tests {
             (3_600.0..6.0 * 3_600.0).contains(&full),
             "a FULL training of 100,000 interactions takes hours, not {full} s"
         );
-        assert!(update < full / 3.0, "UPDATE {update} s against FULL {full} s");
+        assert!(
+            update < full / 3.0,
+            "UPDATE {update} s against FULL {full} s"
+        );
         assert!(full < total(d.training.phases(1_000_000)));
         let deploy = total(d.campaign);
         assert!((300.0..=900.0).contains(&deploy), "deploy {deploy} s");
@@ -436,7 +439,10 @@ mod tests {
         .unwrap();
         let p = d.training.phases(100_000);
         assert_eq!(p.in_progress_seconds, 72_000.0);
-        assert_eq!(p.pending_seconds, Durations::default().training.pending_seconds);
+        assert_eq!(
+            p.pending_seconds,
+            Durations::default().training.pending_seconds
+        );
     }
 
     #[test]

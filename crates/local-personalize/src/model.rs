@@ -75,6 +75,7 @@ pub const COMMON_ERRORS: &[&str] = &[
     "ThrottlingException",
     "UnknownOperationException",
     "SerializationException",
+    "ValidationException",
 ];
 
 /// Whether the service model lets `operation` answer `error_type`.
@@ -100,10 +101,17 @@ pub fn check_input(operation: &str, input: &Value) -> Result<(), ApiError> {
     }
     let count = problems.len();
     let noun = if count == 1 { "error" } else { "errors" };
-    Err(ApiError::InvalidInput(format!(
+    let message = format!(
         "{count} validation {noun} detected: {}",
         problems.join("; ")
-    )))
+    );
+    // The service answers its own InvalidInputException where the operation has one, and the
+    // generic ValidationException of AWS JSON services where it does not.
+    if errors_of(operation).contains(&"InvalidInputException") {
+        Err(ApiError::InvalidInput(message))
+    } else {
+        Err(ApiError::Validation(message))
+    }
 }
 
 impl ServiceModel {

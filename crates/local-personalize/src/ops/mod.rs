@@ -456,9 +456,15 @@ fn list(
 ) -> Result<Value, ApiError> {
     let (key, members) = model::list_output(operation)
         .ok_or_else(|| ApiError::Internal(format!("{operation} lists nothing in the model")))?;
+    // A parent that does not exist has nothing under it: List operations answer an empty list,
+    // since ResourceNotFoundException is not among their errors.
     let parent = match filter {
         Some((field, parent_kind)) if input.get(field).is_some() => {
-            Some(expect(ctx, input, field, parent_kind)?.arn)
+            match expect(ctx, input, field, parent_kind) {
+                Ok(parent) => Some(parent.arn),
+                Err(ApiError::ResourceNotFound(_)) => return Ok(json!({ key: [] })),
+                Err(other) => return Err(other),
+            }
         }
         _ => None,
     };
