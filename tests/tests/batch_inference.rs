@@ -163,7 +163,21 @@ fn recommended_items(line: &Value) -> Vec<String> {
         .as_array()
         .unwrap_or_else(|| panic!("scores is a list: {line}"));
     assert_eq!(scores.len(), items.len(), "one score per item: {line}");
-    assert!(scores.iter().all(Value::is_number), "{line}");
+    let scores: Vec<f64> = scores
+        .iter()
+        .map(|s| {
+            s.as_f64()
+                .unwrap_or_else(|| panic!("a score is a number: {line}"))
+        })
+        .collect();
+    assert!(
+        scores.iter().all(|s| (0.0..=1.0).contains(s)),
+        "scores lie between 0 and 1, as the service's do: {line}"
+    );
+    assert!(
+        scores.windows(2).all(|w| w[0] >= w[1]),
+        "scores never rise down the list: {line}"
+    );
     let distinct: HashSet<&String> = items.iter().collect();
     assert_eq!(distinct.len(), items.len(), "no item twice: {line}");
     items
@@ -408,5 +422,83 @@ async fn similar_items_gives_related_items_and_never_the_item_itself() -> TestRe
             "{item} is not related to {strangers:?}"
         );
     }
+    h.stop().await
+}
+
+#[tokio::test]
+async fn more_than_500_results_per_line_is_invalid_input_and_creates_nothing() -> TestResult {
+    let h = Harness::with_durations(Durations::instant()).await;
+    let bucket = h.bucket().await;
+    let version = trained(
+        &h,
+        bucket,
+        "shop",
+        &clustered_interactions(60, 30),
+        USER_PERSONALIZATION,
+    )
+    .await;
+    let input = h.upload(bucket, "in/users.json", user_lines(&["u1"])).await;
+
+    let err = h
+        .personalize
+        .create_batch_inference_job()
+        .job_name("too-many")
+        .solution_version_arn(&version)
+        .role_arn(ROLE_ARN)
+        .job_input(
+            BatchInferenceJobInput::builder()
+                .s3_data_source(s3_path(&input))
+                .build(),
+        )
+        .job_output(
+            BatchInferenceJobOutput::builder()
+                .s3_data_destination(s3_path(&format!("s3://{bucket}/out/")))
+                .build(),
+        )
+        .num_results(501)
+        .send()
+        .await
+        .expect_err("501 results per line are more than a job returns");
+
+    let err = err.into_service_error();
+    assert!(err.is_invalid_input_exception(), "{err:?}");
+    assert!(format!("{err:?}").contains("500"), "{err:?}");
+    let jobs = h.personalize.list_batch_inference_jobs().send().await?;
+    assert!(jobs.batch_inference_jobs().is_empty());
+    h.stop().await
+}
+
+#[tokio::test]
+async fn an_input_object_with_no_lines_fails_the_job_naming_it() -> TestResult {
+    let h = Harness::with_durations(Durations::instant()).await;
+    let bucket = h.bucket().await;
+    let version = trained(
+        &h,
+        bucket,
+        "shop",
+        &clustered_interactions(60, 30),
+        USER_PERSONALIZATION,
+    )
+    .await;
+    let input = h.upload(bucket, "in/empty.json", "\n").await;
+
+    let arn = start_job(
+        &h,
+        "empty",
+        &version,
+        &input,
+        &format!("s3://{bucket}/out/"),
+        None,
+    )
+    .await;
+    let done = wait_for_job(&h, &arn).await;
+
+    assert_eq!(done.status(), Some(CREATE_FAILED));
+    let reason = done.failure_reason().unwrap_or_default();
+    assert!(
+        reason.contains("in/empty.json") && reason.contains("no input lines"),
+        "{reason}"
+    );
+    assert!(!exists(&h, bucket, "out/empty.json.out").await);
     h.stop().await
 }

@@ -9,7 +9,7 @@
 
 use aws_sdk_personalize::error::ProvideErrorMetadata;
 use aws_sdk_personalize::types::{Campaign, CampaignConfig, TrainingMode};
-use e2e_tests::{Harness, TestResult, USER_PERSONALIZATION, clustered_interactions};
+use e2e_tests::{Harness, TestResult, USER_PERSONALIZATION, clustered_interactions, epoch_seconds};
 use local_personalize::{
     ACTIVE, CREATE_FAILED, CREATE_IN_PROGRESS, CREATE_PENDING, DELETE_PENDING, Durations,
 };
@@ -364,6 +364,16 @@ async fn an_update_keeps_the_old_version_until_the_new_one_is_deployed() -> Test
     assert_eq!(update_status(&c), Some(ACTIVE));
     assert_eq!(c.status(), Some(ACTIVE));
     assert_eq!(c.min_provisioned_tps(), Some(1));
+    // AND the campaign was last updated when the update was deployed, not when it was created
+    let update_ended = c
+        .latest_campaign_update()
+        .and_then(|u| u.last_updated_date_time())
+        .map(epoch_seconds)
+        .expect("the update's end time");
+    assert_eq!(
+        c.last_updated_date_time().map(epoch_seconds),
+        Some(update_ended)
+    );
     h.stop().await
 }
 

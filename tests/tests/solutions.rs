@@ -570,6 +570,48 @@ async fn list_solution_versions_filters_by_solution() -> TestResult {
 }
 
 #[tokio::test]
+async fn solution_versions_are_listed_newest_first_across_pages() -> TestResult {
+    let h = Harness::with_durations(Durations::instant()).await;
+    let movies = solution(&h, "movies").await;
+    let mut created = Vec::new();
+    for _ in 0..5 {
+        created.push(
+            h.start_training(&movies.solution_arn, TrainingMode::Full)
+                .await,
+        );
+        h.advance(60);
+    }
+
+    // WHEN the versions are listed two to a page
+    let mut listed = Vec::new();
+    let mut token = None;
+    loop {
+        let page = h
+            .personalize
+            .list_solution_versions()
+            .solution_arn(&movies.solution_arn)
+            .max_results(2)
+            .set_next_token(token)
+            .send()
+            .await?;
+        listed.extend(
+            page.solution_versions()
+                .iter()
+                .map(|v| v.solution_version_arn().unwrap_or_default().to_owned()),
+        );
+        token = page.next_token().map(str::to_owned);
+        if token.is_none() {
+            break;
+        }
+    }
+
+    // THEN the newest comes first, whatever its random id, and none is lost or repeated
+    created.reverse();
+    assert_eq!(listed, created);
+    h.stop().await
+}
+
+#[tokio::test]
 async fn stopping_a_training_goes_through_create_stopping_to_create_stopped() -> TestResult {
     let h = Harness::with_durations(training_takes(3600.0)).await;
     let setup = solution(&h, "movies").await;

@@ -363,23 +363,33 @@ pub fn remove(tx: &Transaction<'_>, arn: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// One page of resources of a kind in a region, optionally under one parent, in ARN order,
-/// starting after `after`. Fetches one more than `limit` so the caller knows if more remain.
+/// One page of resources of a kind in a region, optionally under one parent, newest first (as
+/// the service lists), starting after the resource `after` (its creation time and ARN). Fetches
+/// one more than `limit` so the caller knows if more remain.
 pub fn list(
     conn: &Connection,
     kind: Kind,
     region: &str,
     parent: Option<&str>,
-    after: Option<&str>,
+    after: Option<(f64, &str)>,
     limit: usize,
 ) -> Result<Vec<Resource>, ApiError> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM resources WHERE kind = ?1 AND region = ?2
-           AND (?3 IS NULL OR parent = ?3) AND (?4 IS NULL OR arn > ?4)
-         ORDER BY arn LIMIT ?5"
+           AND (?3 IS NULL OR parent = ?3)
+           AND (?4 IS NULL OR created < ?4 OR (created = ?4 AND arn < ?5))
+         ORDER BY created DESC, arn DESC LIMIT ?6"
     ))?;
+    let (created, arn) = after.unzip();
     let rows = stmt.query_map(
-        params![kind.as_str(), region, parent, after, limit as i64 + 1],
+        params![
+            kind.as_str(),
+            region,
+            parent,
+            created,
+            arn,
+            limit as i64 + 1
+        ],
         from_row,
     )?;
     Ok(rows.collect::<Result<_, _>>()?)

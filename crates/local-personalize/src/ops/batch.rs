@@ -20,6 +20,8 @@ use crate::training::Model;
 
 /// Recommendations per input line when the job does not say.
 const DEFAULT_RESULTS: u64 = 25;
+/// The most recommendations per input line a job may ask for.
+const MAX_RESULTS: u64 = 500;
 
 /// What each input line must hold, by the recipe's type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,6 +116,9 @@ fn read_input(
                 .map_err(|why| format!("{object_uri} line {}: {why}", number + 1))?;
             lines.push(parsed);
         }
+        if lines.is_empty() {
+            return Err(format!("{object_uri} holds no input lines"));
+        }
         let name = object_uri.rsplit('/').next().unwrap_or_default().to_owned();
         objects.push((name, lines));
     }
@@ -156,6 +161,11 @@ pub(super) fn create_batch_inference_job(ctx: &Ctx<'_>, input: &Value) -> Result
         .get("numResults")
         .and_then(Value::as_u64)
         .unwrap_or(DEFAULT_RESULTS);
+    if results > MAX_RESULTS {
+        return Err(ApiError::InvalidInput(format!(
+            "numResults {results} is above the most a batch inference job returns, {MAX_RESULTS}"
+        )));
+    }
 
     let read = output_folder(ctx, output_uri).and_then(|_| read_input(ctx, input_uri, kind));
     let (objects, mut failure) = match read {
@@ -271,7 +281,14 @@ fn write_output(
             } else {
                 model.related(line["itemId"].as_str().unwrap_or_default(), results)
             };
-            let (items, scores): (Vec<String>, Vec<f64>) = ranked.into_iter().unzip();
+            let (items, raw): (Vec<String>, Vec<f64>) = ranked.into_iter().unzip();
+            // The service's scores are shares of one across the items it scored, so they lie
+            // between 0 and 1; the model's raw scores are scaled the same way.
+            let total: f64 = raw.iter().sum();
+            let scores: Vec<f64> = raw
+                .iter()
+                .map(|s| if total > 0.0 { s / total } else { 0.0 })
+                .collect();
             let out = json!({
                 "input": line,
                 "output": { "recommendedItems": items, "scores": scores },

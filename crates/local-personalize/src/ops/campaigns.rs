@@ -332,10 +332,12 @@ pub(super) fn finish_deploy(ctx: &Ctx<'_>, mut campaign: Resource) -> Result<(),
             for key in ["solutionVersionArn", "minProvisionedTPS", "campaignConfig"] {
                 campaign.doc.insert(key.into(), update[key].clone());
             }
-            // A campaign whose creation failed serves once an update succeeds.
+            // The campaign was last updated now; one whose creation failed serves from now on.
             if campaign.timeline.final_status() == CREATE_FAILED {
                 campaign.timeline = Timeline::settled(ctx.now, ACTIVE);
                 campaign.doc.remove("failureReason");
+            } else {
+                campaign.timeline.0.push((ACTIVE.to_owned(), ctx.now));
             }
             campaign.doc["_update"]["applied"] = json!(true);
         }

@@ -481,7 +481,9 @@ fn list(
         kind,
         ctx.region,
         parent.as_deref(),
-        after.as_deref(),
+        after
+            .as_ref()
+            .map(|(created, arn)| (*created, arn.as_str())),
         limit,
     )?;
     let more = page.len() > limit;
@@ -492,17 +494,21 @@ fn list(
         .collect();
     let mut out = json!({ key: items });
     if more && let Some(last) = page.last() {
-        out["nextToken"] = json!(encode_token(&last.arn));
+        out["nextToken"] = json!(encode_token(last));
     }
     Ok(out)
 }
 
-/// A list's position as an opaque token: the last ARN handed out, in hex.
-fn encode_token(arn: &str) -> String {
-    arn.bytes().map(|b| format!("{b:02x}")).collect()
+/// A list's position as an opaque token: the creation time and ARN of the last resource handed
+/// out, in hex.
+fn encode_token(last: &Resource) -> String {
+    format!("{}|{}", last.created, last.arn)
+        .bytes()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
-fn decode_token(token: &str, kind: Kind) -> Result<String, ApiError> {
+fn decode_token(token: &str, kind: Kind) -> Result<(f64, String), ApiError> {
     let invalid =
         || ApiError::InvalidNextToken(format!("nextToken {token} was not handed out by this list"));
     if !token.len().is_multiple_of(2) {
@@ -517,14 +523,16 @@ fn decode_token(token: &str, kind: Kind) -> Result<String, ApiError> {
                 .and_then(|h| u8::from_str_radix(h, 16).map_err(|_| ()))
         })
         .collect();
-    let arn = bytes
+    let text = bytes
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
         .ok_or_else(invalid)?;
-    if arn_kind(&arn) != Some(kind) {
+    let (created, arn) = text.split_once('|').ok_or_else(invalid)?;
+    let created: f64 = created.parse().map_err(|_| invalid())?;
+    if arn_kind(arn) != Some(kind) || !created.is_finite() {
         return Err(invalid());
     }
-    Ok(arn)
+    Ok((created, arn.to_owned()))
 }
 
 // ---- tags ----------------------------------------------------------------------------------
