@@ -94,7 +94,7 @@ fn deployable_version(ctx: &Ctx<'_>, arn: &str, sync: bool) -> Result<Resource, 
 }
 
 /// Checks a campaign configuration against the recipe of the version it deploys.
-fn check_config(ctx: &Ctx<'_>, config: &Value, version: &Resource) -> Result<(), ApiError> {
+fn check_config(config: &Value, version: &Resource) -> Result<(), ApiError> {
     let Some(exploration) = config
         .get("itemExplorationConfig")
         .and_then(Value::as_object)
@@ -125,7 +125,6 @@ fn check_config(ctx: &Ctx<'_>, config: &Value, version: &Resource) -> Result<(),
             )));
         }
     }
-    let _ = ctx;
     Ok(())
 }
 
@@ -167,7 +166,7 @@ pub(super) fn create_campaign(ctx: &Ctx<'_>, input: &Value) -> Result<Value, Api
         .unwrap_or_else(|| json!({}));
     let requested = str_field(input, "solutionVersionArn");
     let version = deployable_version(ctx, requested, syncs(&config))?;
-    check_config(ctx, &config, &version)?;
+    check_config(&config, &version)?;
     let group_arn = version.doc["datasetGroupArn"].as_str().unwrap_or_default();
     let in_group = campaigns_in_group(ctx, group_arn)?;
     if in_group >= ACTIVE_CAMPAIGN_QUOTA {
@@ -251,7 +250,7 @@ pub(super) fn update_campaign(ctx: &Ctx<'_>, input: &Value) -> Result<Value, Api
             })?
         }
     };
-    check_config(ctx, &config, &version)?;
+    check_config(&config, &version)?;
     let settings = Settings {
         version,
         min_tps: input
