@@ -6,14 +6,12 @@ use serde_json::{Map, Value, json};
 use super::recipes::USER_PERSONALIZATION;
 use super::solutions::latest_active;
 use super::{
-    arn, arn_kind, check_name_free, expect, insert_with_tags, lookup, new_resource, read_tags,
-    start_delete, status, str_field, view,
+    arn, arn_kind, check_name_free, counts_toward_quota, expect, insert_with_tags, lookup,
+    new_resource, read_tags, require_no_update_running, start_delete, status, str_field,
+    update_status, view,
 };
 use crate::error::ApiError;
-use crate::lifecycle::{
-    ACTIVE, CREATE_FAILED, CREATE_IN_PROGRESS, CREATE_PENDING, DELETE_IN_PROGRESS, DELETE_PENDING,
-    Timeline,
-};
+use crate::lifecycle::{ACTIVE, CREATE_FAILED, DELETE_IN_PROGRESS, DELETE_PENDING, Timeline};
 use crate::service::{Ctx, take_job_fault};
 use crate::store::{self, Action, Kind, Resource};
 
@@ -137,13 +135,7 @@ fn campaigns_in_group(ctx: &Ctx<'_>, group_arn: &str) -> Result<usize, ApiError>
         }
         count += store::children(ctx.tx, &solution.arn)?
             .iter()
-            .filter(|c| {
-                c.kind == Kind::Campaign
-                    && !matches!(
-                        status(c, ctx.now),
-                        CREATE_FAILED | DELETE_PENDING | DELETE_IN_PROGRESS
-                    )
-            })
+            .filter(|c| c.kind == Kind::Campaign && counts_toward_quota(c, ctx.now))
             .count();
     }
     Ok(count)
@@ -203,15 +195,6 @@ pub(super) fn create_campaign(ctx: &Ctx<'_>, input: &Value) -> Result<Value, Api
     Ok(json!({ "campaignArn": arn }))
 }
 
-/// The status of a campaign's latest update, if it has one.
-fn update_status(campaign: &Resource, now: f64) -> Result<Option<String>, ApiError> {
-    let Some(update) = campaign.doc.get("_update") else {
-        return Ok(None);
-    };
-    let timeline: Timeline = serde_json::from_value(update["timeline"].clone())?;
-    Ok(Some(timeline.status_at(now).0.to_owned()))
-}
-
 /// Refuses a change to a campaign that is still deploying something.
 fn check_idle(campaign: &Resource, now: f64, what: &str) -> Result<(), ApiError> {
     let campaign_status = status(campaign, now);
@@ -221,15 +204,7 @@ fn check_idle(campaign: &Resource, now: f64, what: &str) -> Result<(), ApiError>
             campaign.arn
         )));
     }
-    if let Some(update) = update_status(campaign, now)?
-        && (update == CREATE_PENDING || update == CREATE_IN_PROGRESS)
-    {
-        return Err(ApiError::ResourceInUse(format!(
-            "campaign {} has an update {update}; it can be {what} once the update ends",
-            campaign.arn
-        )));
-    }
-    Ok(())
+    require_no_update_running(campaign, now, &format!("it can be {what}"))
 }
 
 pub(super) fn update_campaign(ctx: &Ctx<'_>, input: &Value) -> Result<Value, ApiError> {
@@ -289,9 +264,10 @@ fn start_update(ctx: &Ctx<'_>, mut campaign: Resource, settings: Settings) -> Re
 pub(super) fn describe_campaign(ctx: &Ctx<'_>, input: &Value) -> Result<Value, ApiError> {
     let campaign = expect(ctx, input, "campaignArn", Kind::Campaign)?;
     let mut out = view(&campaign, ctx.now);
-    if let Some(update) = campaign.doc.get("_update") {
-        let timeline: Timeline = serde_json::from_value(update["timeline"].clone())?;
-        let (update_status, since) = timeline.status_at(ctx.now);
+    if let (Some(update), Some((update_status, since))) = (
+        campaign.doc.get("_update"),
+        update_status(&campaign, ctx.now)?,
+    ) {
         let mut shown = Map::new();
         for key in [
             "solutionVersionArn",

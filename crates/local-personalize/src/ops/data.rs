@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use serde_json::{Value, json};
 
 use super::{
-    arn, check_name_free, expect, insert_with_tags, new_resource, read_tags, start_delete, status,
-    str_field,
+    arn, check_name_free, expect, insert_with_tags, new_resource, read_tags, require_active,
+    start_delete, status, str_field,
 };
 use crate::error::ApiError;
 use crate::lifecycle::{ACTIVE, CREATE_FAILED, DELETE_IN_PROGRESS, DELETE_PENDING, Timeline};
@@ -122,13 +122,7 @@ pub(super) fn create_dataset(ctx: &Ctx<'_>, input: &Value) -> Result<Value, ApiE
         ))
     })?;
     let group = expect(ctx, input, "datasetGroupArn", Kind::DatasetGroup)?;
-    let group_status = status(&group, ctx.now);
-    if group_status != ACTIVE {
-        return Err(ApiError::ResourceInUse(format!(
-            "dataset group {} is {group_status}; datasets can be added once it is ACTIVE",
-            group.arn
-        )));
-    }
+    require_active(&group, ctx.now, "datasets can be added")?;
     let schema = expect(ctx, input, "schemaArn", Kind::Schema)?;
     let parsed = DatasetSchema::parse(
         schema
@@ -197,13 +191,7 @@ pub(super) fn create_dataset_import_job(ctx: &Ctx<'_>, input: &Value) -> Result<
     read_tags(input)?;
     check_name_free(ctx, Kind::DatasetImportJob, name)?;
     let dataset = expect(ctx, input, "datasetArn", Kind::Dataset)?;
-    let dataset_status = status(&dataset, ctx.now);
-    if dataset_status != ACTIVE {
-        return Err(ApiError::ResourceInUse(format!(
-            "dataset {} is {dataset_status}; data can be imported once it is ACTIVE",
-            dataset.arn
-        )));
-    }
+    require_active(&dataset, ctx.now, "data can be imported")?;
     let location = str_field(&input["dataSource"], "dataLocation");
     let Some(s3_path) = location.strip_prefix("s3://") else {
         return Err(ApiError::InvalidInput(format!(

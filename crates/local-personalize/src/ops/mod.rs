@@ -11,7 +11,10 @@ mod trackers;
 use serde_json::{Map, Value, json};
 
 use crate::error::ApiError;
-use crate::lifecycle::{ACTIVE, CREATE_FAILED, DELETE_IN_PROGRESS, DELETE_PENDING, Timeline};
+use crate::lifecycle::{
+    ACTIVE, CREATE_FAILED, CREATE_IN_PROGRESS, CREATE_PENDING, DELETE_IN_PROGRESS, DELETE_PENDING,
+    Timeline,
+};
 use crate::model;
 use crate::service::Ctx;
 use crate::store::{self, Action, Kind, Resource};
@@ -329,6 +332,53 @@ fn expect(ctx: &Ctx<'_>, input: &Value, field: &str, kind: Kind) -> Result<Resou
 
 fn status(r: &Resource, now: f64) -> &str {
     r.timeline.status_at(now).0
+}
+
+/// Refuses a resource that is not ACTIVE with `ResourceInUseException`; `then` says what
+/// waits for it ("datasets can be added", "it can be trained").
+fn require_active(r: &Resource, now: f64, then: &str) -> Result<(), ApiError> {
+    match status(r, now) {
+        ACTIVE => Ok(()),
+        other => Err(ApiError::ResourceInUse(format!(
+            "{} {} is {other}; {then} once it is ACTIVE",
+            r.kind.label(),
+            r.arn
+        ))),
+    }
+}
+
+/// Whether a resource counts against its parent's quota: one that failed or is being deleted
+/// does not.
+fn counts_toward_quota(r: &Resource, now: f64) -> bool {
+    !matches!(
+        status(r, now),
+        CREATE_FAILED | DELETE_PENDING | DELETE_IN_PROGRESS
+    )
+}
+
+/// The status of a resource's latest update (a solution's or a campaign's), kept in its
+/// `_update` member with the update's own timeline; `None` before its first update.
+fn update_status(r: &Resource, now: f64) -> Result<Option<(String, f64)>, ApiError> {
+    let Some(update) = r.doc.get("_update") else {
+        return Ok(None);
+    };
+    let timeline: Timeline = serde_json::from_value(update["timeline"].clone())?;
+    let (status, since) = timeline.status_at(now);
+    Ok(Some((status.to_owned(), since)))
+}
+
+/// Refuses a change while the resource's latest update is still pending or in progress.
+fn require_no_update_running(r: &Resource, now: f64, then: &str) -> Result<(), ApiError> {
+    match update_status(r, now)? {
+        Some((update, _)) if update == CREATE_PENDING || update == CREATE_IN_PROGRESS => {
+            Err(ApiError::ResourceInUse(format!(
+                "{} {} has an update {update}; {then} once the update ends",
+                r.kind.label(),
+                r.arn
+            )))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The resource as Describe shows it.

@@ -4,12 +4,12 @@
 use std::sync::LazyLock;
 
 use regex::Regex;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::recipes::{self, USER_PERSONALIZATION};
 use super::{
-    arn, campaigns, expect, insert_with_tags, new_resource, read_tags, start_delete, status,
-    str_field, view,
+    arn, campaigns, expect, insert_with_tags, new_resource, read_tags, require_active,
+    require_no_update_running, start_delete, status, str_field, summary, update_status, view,
 };
 use crate::error::ApiError;
 use crate::lifecycle::{ACTIVE, CREATE_FAILED, CREATE_IN_PROGRESS, CREATE_PENDING, Timeline};
@@ -67,13 +67,7 @@ pub(super) fn create_solution(ctx: &Ctx<'_>, input: &Value) -> Result<Value, Api
         }
     }
     let group = expect(ctx, input, "datasetGroupArn", Kind::DatasetGroup)?;
-    let group_status = status(&group, ctx.now);
-    if group_status != ACTIVE {
-        return Err(ApiError::ResourceInUse(format!(
-            "dataset group {} is {group_status}; solutions can be added once it is ACTIVE",
-            group.arn
-        )));
-    }
+    require_active(&group, ctx.now, "solutions can be added")?;
     let recipe_arn = str_field(input, "recipeArn");
     if input.get("recipeArn").is_none() {
         return Err(ApiError::InvalidInput(
@@ -147,15 +141,13 @@ pub(super) fn describe_solution(ctx: &Ctx<'_>, input: &Value) -> Result<Value, A
     let mut out = view(&solution, ctx.now);
     if let Some(latest) = versions(ctx, &solution.arn)?.into_iter().last() {
         let (_, members) = model::list_output("ListSolutionVersions").unwrap_or_default();
-        let summary: Map<String, Value> = view(&latest, ctx.now)
-            .into_iter()
-            .filter(|(k, _)| members.contains(&k.as_str()))
-            .collect();
-        out.insert("latestSolutionVersion".into(), Value::Object(summary));
+        let shown = summary(&latest, ctx.now, &members);
+        out.insert("latestSolutionVersion".into(), Value::Object(shown));
     }
-    if let Some(update) = solution.doc.get("_update") {
-        let timeline: Timeline = serde_json::from_value(update["timeline"].clone())?;
-        let (update_status, since) = timeline.status_at(ctx.now);
+    if let (Some(update), Some((update_status, since))) = (
+        solution.doc.get("_update"),
+        update_status(&solution, ctx.now)?,
+    ) {
         let mut shown = json!({
             "status": update_status,
             "performAutoTraining": update["performAutoTraining"],
@@ -172,23 +164,8 @@ pub(super) fn describe_solution(ctx: &Ctx<'_>, input: &Value) -> Result<Value, A
 
 pub(super) fn update_solution(ctx: &Ctx<'_>, input: &Value) -> Result<Value, ApiError> {
     let mut solution = expect(ctx, input, "solutionArn", Kind::Solution)?;
-    let solution_status = status(&solution, ctx.now);
-    if solution_status != ACTIVE {
-        return Err(ApiError::ResourceInUse(format!(
-            "solution {} is {solution_status}; it can be updated once it is ACTIVE",
-            solution.arn
-        )));
-    }
-    if let Some(update) = solution.doc.get("_update") {
-        let timeline: Timeline = serde_json::from_value(update["timeline"].clone())?;
-        let (update_status, _) = timeline.status_at(ctx.now);
-        if update_status != ACTIVE && update_status != CREATE_FAILED {
-            return Err(ApiError::ResourceInUse(format!(
-                "solution {} has an update {update_status}; wait for it to end",
-                solution.arn
-            )));
-        }
-    }
+    require_active(&solution, ctx.now, "it can be updated")?;
+    require_no_update_running(&solution, ctx.now, "it can be updated")?;
     let new_config = input
         .get("solutionUpdateConfig")
         .and_then(|c| c.get("autoTrainingConfig"));
@@ -311,13 +288,7 @@ fn create_version(
     training_type: &str,
     name: Option<&Value>,
 ) -> Result<String, ApiError> {
-    let solution_status = status(solution, ctx.now);
-    if solution_status != ACTIVE {
-        return Err(ApiError::ResourceInUse(format!(
-            "solution {} is {solution_status}; it can be trained once it is ACTIVE",
-            solution.arn
-        )));
-    }
+    require_active(solution, ctx.now, "it can be trained")?;
     let training = store::count_unsettled(ctx.tx, Kind::SolutionVersion, ctx.region)?;
     if training >= TRAINING_QUOTA {
         return Err(ApiError::LimitExceeded(format!(
@@ -590,13 +561,7 @@ pub(super) fn stop_solution_version(ctx: &Ctx<'_>, input: &Value) -> Result<Valu
 
 pub(super) fn get_solution_metrics(ctx: &Ctx<'_>, input: &Value) -> Result<Value, ApiError> {
     let version = expect(ctx, input, "solutionVersionArn", Kind::SolutionVersion)?;
-    let version_status = status(&version, ctx.now);
-    if version_status != ACTIVE {
-        return Err(ApiError::ResourceInUse(format!(
-            "solution version {} is {version_status}; metrics are ready once it is ACTIVE",
-            version.arn
-        )));
-    }
+    require_active(&version, ctx.now, "metrics are ready")?;
     let (_, metrics) = store::model(ctx.tx, &version.arn)?.ok_or_else(|| {
         ApiError::Internal(format!("solution version {} has no model", version.arn))
     })?;

@@ -4,11 +4,11 @@
 use serde_json::{Value, json};
 
 use super::{
-    arn, check_name_free, expect, insert_with_tags, new_resource, read_tags, start_delete, status,
-    str_field,
+    arn, check_name_free, counts_toward_quota, expect, insert_with_tags, new_resource, read_tags,
+    require_active, start_delete, str_field,
 };
 use crate::error::ApiError;
-use crate::lifecycle::{ACTIVE, CREATE_FAILED, DELETE_IN_PROGRESS, DELETE_PENDING, Timeline};
+use crate::lifecycle::{ACTIVE, Timeline};
 use crate::service::Ctx;
 use crate::store::{self, Kind, Resource};
 use crate::training::seed_from;
@@ -21,14 +21,7 @@ const FILTERS_PER_GROUP: usize = 10;
 /// The dataset group `datasetGroupArn` names, which must be ACTIVE to take a new `kind`.
 fn active_group(ctx: &Ctx<'_>, input: &Value, kind: Kind) -> Result<Resource, ApiError> {
     let group = expect(ctx, input, "datasetGroupArn", Kind::DatasetGroup)?;
-    let group_status = status(&group, ctx.now);
-    if group_status != ACTIVE {
-        return Err(ApiError::ResourceInUse(format!(
-            "dataset group {} is {group_status}; a {} can be added once it is ACTIVE",
-            group.arn,
-            kind.label()
-        )));
-    }
+    require_active(&group, ctx.now, &format!("a {} can be added", kind.label()))?;
     Ok(group)
 }
 
@@ -36,13 +29,7 @@ fn active_group(ctx: &Ctx<'_>, input: &Value, kind: Kind) -> Result<Resource, Ap
 fn check_room(ctx: &Ctx<'_>, group: &Resource, kind: Kind, limit: usize) -> Result<(), ApiError> {
     let count = store::children(ctx.tx, &group.arn)?
         .iter()
-        .filter(|c| {
-            c.kind == kind
-                && !matches!(
-                    status(c, ctx.now),
-                    CREATE_FAILED | DELETE_PENDING | DELETE_IN_PROGRESS
-                )
-        })
+        .filter(|c| c.kind == kind && counts_toward_quota(c, ctx.now))
         .count();
     if count >= limit {
         return Err(ApiError::LimitExceeded(format!(
