@@ -4,8 +4,9 @@
 //!
 //! Time only moves when a test says so ([`Harness::advance`]), so a dataset group that takes a
 //! minute to create, or an import that takes five, is ready after a handful of requests and
-//! always at the same simulated second. The tests live in `tests/tests/*.rs` and their data
-//! files in `tests/fixtures/`; run them with `cargo test -p e2e-tests`.
+//! always at the same simulated second. The tests live in `tests/tests/*.rs`, modules of one
+//! test binary (`tests/tests/e2e.rs`), and their data files in `tests/fixtures/`; run them with
+//! `cargo test -p e2e-tests`, or one area with `cargo test -p e2e-tests -- campaigns::`.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, UNIX_EPOCH};

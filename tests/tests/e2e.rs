@@ -1,0 +1,18 @@
+//! The end-to-end tests, one module per area of the local endpoint, built as one test binary:
+//! each module would otherwise be a binary of its own, linking the SDK clients again.
+//! Run one area with `cargo test -p e2e-tests -- <module>::`.
+
+mod batch_inference;
+mod campaigns;
+mod conformance;
+mod errors;
+mod faults;
+mod import_failures;
+mod imports;
+mod lifecycles;
+mod operations;
+mod pagination;
+mod s3;
+mod solutions;
+mod trackers_filters_recipes;
+mod training;
