@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde_json::{Value, json};
 
-use super::data::resolve_files;
+use super::data::{local_path, resolve_files};
 use super::recipes;
 use super::solutions::training_set;
 use super::{
@@ -74,19 +74,14 @@ impl InputKind {
 fn output_folder(ctx: &Ctx<'_>, uri: &str) -> Result<PathBuf, String> {
     let path = uri.strip_prefix("s3://").unwrap_or_default();
     let (bucket, prefix) = path.split_once('/').unwrap_or((path, ""));
-    let unservable = bucket.is_empty()
-        || bucket.starts_with('.')
-        || prefix.split('/').any(|s| s == "." || s == "..");
-    let bucket_dir = ctx.config.s3_root.join(bucket);
-    if unservable || !bucket_dir.is_dir() {
-        return Err(format!(
+    // An output prefix may end in `/` or not, and repeated slashes name the same folder.
+    let segments: Vec<&str> = prefix.split('/').filter(|s| !s.is_empty()).collect();
+    match local_path(&ctx.config.s3_root, bucket, &segments) {
+        Some((bucket_dir, folder)) if bucket_dir.is_dir() => Ok(folder),
+        _ => Err(format!(
             "Insufficient privileges for writing to {uri}: the bucket does not exist or Amazon Personalize is not allowed to write to it"
-        ));
+        )),
     }
-    Ok(prefix
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .fold(bucket_dir, |dir, s| dir.join(s)))
 }
 
 /// Reads every input object: its name and its lines, each parsed and checked. The error is

@@ -379,6 +379,28 @@ fn read_data(
     Ok(Ok(total))
 }
 
+/// The folder of a bucket under the S3 root and the path of `segments` (a key split at `/`) in
+/// it, or `None` when the S3 folder cannot stand for them: it is a file system, so a key with
+/// `.`, `..` or empty segments would name another object than S3 would, or a file outside the
+/// bucket.
+pub(super) fn local_path(
+    s3_root: &Path,
+    bucket: &str,
+    segments: &[&str],
+) -> Option<(PathBuf, PathBuf)> {
+    let unservable = bucket.is_empty()
+        || bucket.starts_with('.')
+        || segments.iter().any(|s| matches!(*s, "" | "." | ".."));
+    if unservable {
+        return None;
+    }
+    let bucket_dir = s3_root.join(bucket);
+    let target = segments
+        .iter()
+        .fold(bucket_dir.clone(), |path, s| path.join(s));
+    Some((bucket_dir, target))
+}
+
 /// The files an `s3://` location names: one object, or every object directly in a folder (a
 /// prefix that ends in `/`) whose name has the extension `only`, when given, in key order, as
 /// a job reads them; objects in sub-folders are not read. The error is the reason the job
@@ -410,18 +432,9 @@ pub(super) fn resolve_files(
         .split('/')
         .filter(|_| !key.is_empty())
         .collect();
-    // The S3 folder is a file system: a key with `.`, `..` or empty segments would name
-    // another object than S3 would, or a file outside the bucket.
-    let unservable = bucket.is_empty()
-        || bucket.starts_with('.')
-        || segments.iter().any(|s| matches!(*s, "" | "." | ".."));
-    if unservable {
+    let Some((bucket_dir, target)) = local_path(s3_root, bucket, &segments) else {
         return Err(denied());
-    }
-    let bucket_dir = s3_root.join(bucket);
-    let target = segments
-        .iter()
-        .fold(bucket_dir.clone(), |path, s| path.join(s));
+    };
     if !folder {
         return if target.is_file() {
             Ok(vec![(uri, target)])
