@@ -24,12 +24,12 @@ mod faults;
 mod lifecycle;
 mod model;
 mod ops;
-pub mod schema;
 mod service;
 mod store;
 pub mod training;
-pub mod validate;
 mod wire;
+
+pub use dataset_files::{schema, validate};
 
 pub use error::ApiError;
 pub use faults::FaultRule;
