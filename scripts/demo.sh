@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# The offline demo: the local endpoint, run as its own process at 300 times real time, and a
-# boto3 client importing MovieLens through it (S3 upload, dataset group, schemas, datasets,
-# FULL imports polled to ACTIVE, then a newer week imported INCREMENTALly, once exported in
-# milliseconds and refused, once right), then training a solution version for real (about two
-# simulated hours, its offline metrics printed) and deploying it to a campaign. Run through
-# `make demo`, which builds and fetches first.
+# The offline demo: the local endpoint, run as its own process at 300 times real time, and the
+# pipeline's four steps (the real handlers, through `personalize-refresh step`) run on
+# MovieLens by scripts/demo_steps.py, which plays the state machine's part: a first run with
+# FULL imports, a FULL training and a campaign; a week of new data exported in milliseconds and
+# refused before any import; the same week in seconds imported INCREMENTALly, an UPDATE training
+# and the campaign updated past the quality gate; then the same run again, resuming. Run
+# through `make demo`, which builds and fetches first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,8 +26,8 @@ url=$(sed -n 's/^listening on //p' "$demo/emulator.out")
 [[ -n "$url" ]] || { cat "$demo/emulator.log" >&2; exit 1; }
 echo "local endpoint on $url, simulated time at 300x (log: $demo/emulator.log)"
 
-.venv/bin/python tests/python/import_movielens.py --endpoint "$url" \
-    --data .personalize-refresh/data/movielens --slices --train
+.venv/bin/python scripts/demo_steps.py --endpoint "$url" --speed 300 \
+    --data .personalize-refresh/data/movielens
 
 echo
 echo "the endpoint's S3 is a folder; the uploaded objects:"

@@ -4,12 +4,17 @@
 //!   port) until it is stopped with Ctrl-C or SIGTERM.
 //! - `personalize-refresh data movielens --out DIR` converts MovieLens 100K, as fetched by
 //!   `scripts/fetch-movielens.sh`, into Amazon Personalize CSV files and Avro schemas.
+//! - `personalize-refresh schema config|request` prints the JSON Schema of the pipeline config
+//!   or of the run request; `personalize-refresh validate CONFIG` checks a config offline.
+//! - `personalize-refresh step STEP --event FILE` runs one step's handler once against the
+//!   endpoint `AWS_ENDPOINT_URL` names, printing its result or the error Step Functions would see.
 //!
 //! Logs go to standard error (`RUST_LOG` sets the level, `info` by default); what a person
 //! asked for goes to standard output.
 
 mod data;
 mod emulator;
+mod pipeline;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -31,6 +36,16 @@ enum Command {
     /// Prepare public data sets for Personalize.
     #[command(subcommand)]
     Data(data::Command),
+    /// Print the JSON Schema of the pipeline config or of the run request.
+    Schema {
+        /// Which document.
+        #[arg(value_enum)]
+        document: pipeline::Document,
+    },
+    /// Check a pipeline config offline.
+    Validate(pipeline::ValidateArgs),
+    /// Run one step of the pipeline once, as Lambda would, against the configured endpoint.
+    Step(pipeline::StepArgs),
 }
 
 fn main() -> ExitCode {
@@ -49,6 +64,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Emulator(args) => emulator::run(args),
         Command::Data(command) => data::run(command),
+        Command::Schema { document } => pipeline::schema(document),
+        Command::Validate(args) => pipeline::validate(args),
+        Command::Step(args) => pipeline::step(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

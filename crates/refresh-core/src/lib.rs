@@ -28,3 +28,55 @@ pub mod uri;
 
 pub use deps::{Deps, Settings};
 pub use error::StepError;
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    use crate::config::config_schema;
+    use crate::request::request_schema;
+
+    const CONFIG_SCHEMA: &str = include_str!("../../../schemas/pipeline-config.schema.json");
+    const REQUEST_SCHEMA: &str = include_str!("../../../schemas/run-request.schema.json");
+    const EXAMPLE: &str = include_str!("../../../examples/movielens/config.json");
+
+    #[test]
+    fn the_committed_json_schemas_are_the_generated_ones() {
+        let committed: Value = serde_json::from_str(CONFIG_SCHEMA).unwrap();
+        assert_eq!(
+            committed,
+            config_schema(),
+            "regenerate with: personalize-refresh schema config > schemas/pipeline-config.schema.json"
+        );
+        let committed: Value = serde_json::from_str(REQUEST_SCHEMA).unwrap();
+        assert_eq!(
+            committed,
+            request_schema(),
+            "regenerate with: personalize-refresh schema request > schemas/run-request.schema.json"
+        );
+    }
+
+    #[test]
+    fn an_editor_checking_the_example_against_its_schema_finds_it_valid_and_a_typo_not() {
+        let validator = jsonschema::validator_for(&config_schema()).unwrap();
+        let mut example: Value = serde_json::from_str(EXAMPLE).unwrap();
+        let errors: Vec<String> = validator
+            .iter_errors(&example)
+            .map(|e| e.to_string())
+            .collect();
+        assert!(errors.is_empty(), "{errors:?}");
+
+        example["solutions"][0]["campaigns"][0]["minProvisionedTPS"] = 2.into();
+        assert!(!validator.is_valid(&example));
+
+        let request = serde_json::json!({
+            "configUri": "s3://bucket/config.json",
+            "runId": "2026-12-03",
+            "imports": [{"dataset": "interactions", "mode": "INCREMENTAL"}],
+            "training": "UPDATE"
+        });
+        let validator = jsonschema::validator_for(&request_schema()).unwrap();
+        assert!(validator.is_valid(&request));
+        assert!(!validator.is_valid(&serde_json::json!({"configUri": "c", "training": "SOME"})));
+    }
+}
