@@ -550,6 +550,29 @@ mod tests {
     }
 
     #[test]
+    fn the_example_schemas_are_the_ones_the_movielens_files_are_written_with() {
+        let config = example();
+        let cases = [
+            (
+                &config.datasets.interactions,
+                movielens::DatasetType::Interactions,
+            ),
+            (
+                config.datasets.items.as_ref().unwrap(),
+                movielens::DatasetType::Items,
+            ),
+            (
+                config.datasets.users.as_ref().unwrap(),
+                movielens::DatasetType::Users,
+            ),
+        ];
+        for (dataset, files) in cases {
+            let written: Value = serde_json::from_str(&files.avro_schema()).unwrap();
+            assert_eq!(dataset.schema, written, "{files:?}");
+        }
+    }
+
+    #[test]
     fn a_field_of_the_wrong_type_is_named_with_its_path() {
         let message =
             error_of(|c| c["solutions"][0]["campaigns"][0]["minProvisionedTps"] = "ten".into());

@@ -233,6 +233,17 @@ async fn ensure_solution(
             "solution {arn} is {status}"
         )));
     }
+    // The solution stays ACTIVE while an update of its automatic training runs (this step's
+    // correction, or one made by hand); training waits for it to end, so that it starts under
+    // the settings the config asks for.
+    if let Some(update) = solution.latest_solution_update() {
+        let update_status = update.status().unwrap_or_default();
+        if is_pending(update_status) {
+            return Err(StepError::retryable(format!(
+                "solution {arn} has an update {update_status}; training starts once the update ends"
+            )));
+        }
+    }
 
     let recipe = solution.recipe_arn().unwrap_or_default();
     if recipe != configured.recipe_arn() {
