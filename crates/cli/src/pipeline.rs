@@ -12,7 +12,6 @@ use hyper_util::rt::TokioExecutor;
 use local_endpoint::CONTROL_PREFIX;
 use refresh_core::config::{PipelineConfig, config_schema};
 use refresh_core::request::request_schema;
-use refresh_core::steps::{create_version, poll_status, start_import, update_campaign};
 use refresh_core::{Deps, Settings};
 use sim_clock::Clock;
 
@@ -113,12 +112,13 @@ pub fn step(args: StepArgs) -> anyhow::Result<()> {
             None => Clock::real(),
         };
         let deps = Deps::new(&sdk, clock, settings);
-        anyhow::Ok(match args.step {
-            Step::StartImport => start_import::handle(event, &deps).await,
-            Step::PollStatus => poll_status::handle(event, &deps).await,
-            Step::CreateVersion => create_version::handle(event, &deps).await,
-            Step::UpdateCampaign => update_campaign::handle(event, &deps).await,
-        })
+        let step = match args.step {
+            Step::StartImport => refresh_core::Step::StartImport,
+            Step::PollStatus => refresh_core::Step::PollStatus,
+            Step::CreateVersion => refresh_core::Step::CreateVersion,
+            Step::UpdateCampaign => refresh_core::Step::UpdateCampaign,
+        };
+        anyhow::Ok(step.handle(event, &deps).await)
     })?;
     match result {
         Ok(output) => {

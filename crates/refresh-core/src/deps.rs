@@ -103,6 +103,31 @@ impl Deps {
     }
 }
 
+impl Deps {
+    /// Dependencies whose AWS endpoint refuses every connection (and whose SDK does not
+    /// retry), with local config paths read from `config_root`: a step fails with
+    /// `RetryableConflict` at its first call to a service. The Lambda crates check with it,
+    /// offline, the error names Step Functions sees.
+    pub async fn unreachable(config_root: PathBuf) -> Self {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+        let url = format!("http://{}", closed.local_addr().expect("a bound address"));
+        drop(closed);
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(url)
+            .region(aws_config::Region::new("us-east-1"))
+            .test_credentials()
+            .retry_config(aws_config::retry::RetryConfig::disabled())
+            .load()
+            .await;
+        let settings = Settings {
+            local_config_paths: true,
+            config_root: Some(config_root),
+            ..Settings::default()
+        };
+        Self::new(&config, Clock::real(), settings)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

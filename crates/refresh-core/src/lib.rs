@@ -18,6 +18,7 @@
 pub mod config;
 pub mod deps;
 pub mod error;
+pub mod lambda;
 pub mod names;
 pub mod request;
 pub mod run;
@@ -28,6 +29,7 @@ pub mod uri;
 
 pub use deps::{Deps, Settings};
 pub use error::StepError;
+pub use lambda::Step;
 
 #[cfg(test)]
 mod tests {
