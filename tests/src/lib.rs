@@ -1,6 +1,9 @@
 //! The harness the end-to-end tests share: a local endpoint on an ephemeral port, a virtual
 //! clock and a temporary folder of its own for each test, and the official
-//! `aws-sdk-personalize` and `aws-sdk-s3` clients pointed at it.
+//! `aws-sdk-personalize` and `aws-sdk-s3` clients pointed at it; and, for the tests of the
+//! pipeline's steps, the steps' dependencies over the same clients and clock
+//! ([`Harness::deps`]), a config derived from the worked example ([`pipeline_config`]) and the
+//! retries the state machine would make ([`Harness::retry_step`]).
 //!
 //! Time only moves when a test says so ([`Harness::advance`]), so a dataset group that takes a
 //! minute to create, or an import that takes five, is ready after a handful of requests and
@@ -77,9 +80,10 @@ pub struct Harness {
     pub s3: aws_sdk_s3::Client,
     /// The virtual clock the endpoint reads statuses from.
     pub clock: Clock,
+    sdk_config: aws_config::SdkConfig,
     running: RunningEndpoint,
     s3_root: PathBuf,
-    _dir: TempDir,
+    dir: TempDir,
 }
 
 impl Harness {
@@ -112,9 +116,10 @@ impl Harness {
             personalize,
             s3,
             clock,
+            sdk_config: config,
             running,
             s3_root,
-            _dir: dir,
+            dir,
         }
     }
 
@@ -880,5 +885,109 @@ impl Harness {
             version.failure_reason()
         );
         arn
+    }
+}
+
+// ---- the pipeline's steps -----------------------------------------------------------------
+
+/// The worked example's pipeline config, which [`pipeline_config`] derives the tests' from.
+const EXAMPLE_CONFIG: &str = include_str!("../../examples/movielens/config.json");
+
+/// The dataset group of [`pipeline_config`], as the worked example names it.
+pub const PIPELINE_GROUP: &str = "movielens";
+
+/// The folder of [`BUCKET`] that holds [`pipeline_config`]'s data, one folder per dataset
+/// (`pipeline/interactions/`, `pipeline/items/`), and the config itself.
+pub const PIPELINE_PREFIX: &str = "pipeline";
+
+/// How many times [`Harness::retry_step`] calls a step before it gives up.
+const MAX_STEP_CALLS: u32 = 500;
+
+/// The pipeline config the step tests run: the worked example's dataset group, event tracker,
+/// solutions, campaigns and quality gates, with its data in [`BUCKET`] under
+/// [`PIPELINE_PREFIX`], the fixtures' interactions and items schemas (the columns of
+/// [`clustered_interactions`] and [`clustered_items`]), and no users dataset.
+pub fn pipeline_config() -> serde_json::Value {
+    let mut config: serde_json::Value =
+        serde_json::from_str(EXAMPLE_CONFIG).expect("the worked example is JSON");
+    let config_object = config.as_object_mut().expect("a config is a JSON object");
+    // The example's `$schema` is a path relative to the example's folder.
+    config_object.remove("$schema");
+    let datasets = config_object["datasets"]
+        .as_object_mut()
+        .expect("the example has datasets");
+    datasets.remove("users");
+    for (key, schema) in [
+        ("interactions", INTERACTIONS_SCHEMA),
+        ("items", ITEMS_SCHEMA),
+    ] {
+        datasets[key]["schema"] = serde_json::from_str(schema).expect("a fixture schema is JSON");
+        datasets[key]["dataLocation"] = format!("s3://{BUCKET}/{PIPELINE_PREFIX}/{key}/").into();
+    }
+    config
+}
+
+/// An items CSV (header `ITEM_ID,GENRES`) of the catalog [`clustered_interactions`] draws
+/// from, each item's genre naming its cluster.
+pub fn clustered_items() -> String {
+    let mut csv = String::from("ITEM_ID,GENRES\n");
+    for item in 0..CLUSTERED_CATALOG_SIZE {
+        let genre = ["Comedy", "Drama"][item * 2 / CLUSTERED_CATALOG_SIZE];
+        csv.push_str(&format!("i{item},{genre}\n"));
+    }
+    csv
+}
+
+impl Harness {
+    /// The pipeline steps' dependencies over this endpoint, with local config paths allowed.
+    pub fn deps(&self) -> refresh_core::Deps {
+        self.deps_with(refresh_core::Settings {
+            local_config_paths: true,
+            ..refresh_core::Settings::default()
+        })
+    }
+
+    /// The pipeline steps' dependencies over this endpoint and its clock, with `settings`.
+    /// Their clients do not retry, as the harness's own do not: an error a fault rule injects
+    /// reaches the step as it would once the SDK's retries ran out.
+    pub fn deps_with(&self, settings: refresh_core::Settings) -> refresh_core::Deps {
+        refresh_core::Deps::new(&self.sdk_config, self.clock.clone(), settings)
+    }
+
+    /// Uploads a pipeline config to `s3://training-data/pipeline/<name>` and returns that URI.
+    pub async fn upload_config(&self, name: &str, config: &serde_json::Value) -> String {
+        let text = serde_json::to_vec_pretty(config).expect("a config serialises");
+        self.upload(BUCKET, &format!("{PIPELINE_PREFIX}/{name}"), text)
+            .await
+    }
+
+    /// Writes a pipeline config into this harness's temporary folder and returns its path, for
+    /// steps whose settings allow local config paths.
+    pub fn config_file(&self, name: &str, config: &serde_json::Value) -> String {
+        let path = self.dir.path().join(name);
+        let text = serde_json::to_vec_pretty(config).expect("a config serialises");
+        std::fs::write(&path, text).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+        path.display().to_string()
+    }
+
+    /// Calls a pipeline step until it answers something other than
+    /// [`refresh_core::StepError::RetryableConflict`], moving the clock `seconds` forward before
+    /// each new call, as the state machine's `Retry` would; returns that answer.
+    pub async fn retry_step<T, F, Fut>(
+        &self,
+        seconds: u64,
+        mut step: F,
+    ) -> Result<T, refresh_core::StepError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, refresh_core::StepError>>,
+    {
+        for _ in 0..MAX_STEP_CALLS {
+            match step().await {
+                Err(refresh_core::StepError::RetryableConflict(_)) => self.advance(seconds),
+                answer => return answer,
+            }
+        }
+        panic!("the step still answered RetryableConflict after {MAX_STEP_CALLS} calls");
     }
 }

@@ -1,6 +1,7 @@
-//! The end-to-end tests, one module per area of the local endpoint, built as one test binary:
-//! each module would otherwise be a binary of its own, linking the SDK clients again.
-//! Run one area with `cargo test -p e2e-tests -- <module>::`.
+//! The end-to-end tests, one module per area of the local endpoint and one (`steps`) for the
+//! pipeline's steps run against it, built as one test binary: each module would otherwise be a
+//! binary of its own, linking the SDK clients again. Run one area with
+//! `cargo test -p e2e-tests -- <module>::`.
 
 mod batch_inference;
 mod campaigns;
@@ -14,5 +15,6 @@ mod operations;
 mod pagination;
 mod s3;
 mod solutions;
+mod steps;
 mod trackers_filters_recipes;
 mod training;

@@ -69,8 +69,6 @@ pub struct Drift {
     pub config: Value,
     /// What the service has.
     pub found: Value,
-    /// What the step did about it: `reported`, or `corrected` when it changed the resource.
-    pub action: &'static str,
 }
 
 impl Drift {
@@ -81,7 +79,6 @@ impl Drift {
             field: field.to_owned(),
             config,
             found,
-            action: "reported",
         };
         tracing::warn!(resource = %drift.resource, field = %drift.field, config = %drift.config, found = %drift.found, "drift between config and service");
         drift

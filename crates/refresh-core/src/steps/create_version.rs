@@ -286,16 +286,10 @@ async fn ensure_solution(
             .await
             .map_err(|e| CallError::new("UpdateSolution", e))?;
         tracing::warn!(solution = %arn, perform_auto_training = configured.perform_auto_training, "automatic training set as the config says");
-        drift.push(Drift {
-            resource: arn.clone(),
-            field: "performAutoTraining".to_owned(),
-            config: json!(configured.perform_auto_training),
-            found: json!(auto),
-            action: "corrected",
-        });
-        // The solution is being updated; the retry finds it ACTIVE with the new setting.
+        // The correction is told in this answer, which the execution's history keeps: the
+        // retry that follows finds the setting as configured and has nothing to report.
         return Err(StepError::retryable(format!(
-            "solution {arn} is being updated to performAutoTraining {}; training starts once the update ends",
+            "solution {arn} had performAutoTraining {auto}; it is being updated to performAutoTraining {} as the config says, and training starts once the update ends",
             configured.perform_auto_training
         )));
     }

@@ -1,0 +1,293 @@
+//! update-campaign: the first deployment creates the campaign; the quality gate keeps a worse
+//! FULL version out and lets an UPDATE through on the FULL base it builds on; a campaign busy
+//! with another version, or a version still training, is a wait; a failed version fails.
+
+use aws_sdk_personalize::types::Campaign;
+use e2e_tests::{Harness, TestResult, shift_timestamps};
+use refresh_core::StepError;
+use refresh_core::steps::create_version::create_version;
+use refresh_core::steps::update_campaign::update_campaign;
+use serde_json::{Value, json};
+
+use super::{
+    PERSONALIZATION, Pipeline, RECOMMENDATIONS, RETRY_SECONDS, Served, deployed, import, imported,
+    incoming, interactions, pipeline, retryable, served, shuffled, trained, wait,
+};
+
+/// The gate of [`PERSONALIZATION`]: the config's, not the popularity solution's own.
+const GATE_METRIC: &str = "normalized_discounted_cumulative_gain_at_25";
+
+/// A campaign as DescribeCampaign shows it now.
+async fn campaign(h: &Harness, arn: &str) -> Campaign {
+    h.personalize
+        .describe_campaign()
+        .campaign_arn(arn)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("DescribeCampaign {arn}: {e:?}"))
+        .campaign
+        .expect("DescribeCampaign answers the campaign")
+}
+
+/// The gate's metric, as GetSolutionMetrics answers it for a FULL version.
+async fn metric(h: &Harness, version_arn: &str) -> f64 {
+    h.solution_metrics(version_arn).await[GATE_METRIC]
+}
+
+/// A run that imports `csv` FULL from its own file and trains a FULL version on it.
+async fn full_run(h: &Harness, run_id: &str, csv: String) -> Value {
+    let file = incoming(h, run_id, csv).await;
+    json!({
+        "runId": run_id,
+        "imports": [{"dataset": "interactions", "mode": "FULL", "dataLocation": file}],
+        "training": "FULL"
+    })
+}
+
+/// A run that imports `csv` INCREMENTAL from its own file and trains an UPDATE on it.
+async fn update_run(h: &Harness, run_id: &str, csv: String) -> Value {
+    let file = incoming(h, run_id, csv).await;
+    json!({
+        "runId": run_id,
+        "imports": [{"dataset": "interactions", "mode": "INCREMENTAL", "dataLocation": file}],
+        "training": "UPDATE"
+    })
+}
+
+/// Imports and trains a run, answering the version's ARN.
+async fn version_of(h: &Harness, p: &Pipeline, run: Value) -> String {
+    imported(h, p, run.clone()).await;
+    trained(h, p, run)
+        .await
+        .solution_version_arn
+        .expect("the run trains a version")
+}
+
+#[tokio::test]
+async fn the_first_deployment_creates_the_campaign_and_later_calls_find_it_deploying_then_unchanged()
+-> TestResult {
+    let h = Harness::start().await;
+    let p = pipeline(&h).await;
+    let run =
+        json!({"runId": "run-1", "imports": [import("interactions", "FULL")], "training": "FULL"});
+    let version_arn = version_of(&h, &p, run.clone()).await;
+    let event = p.campaign_event(Some(&version_arn), run.clone());
+
+    let first = update_campaign(event.clone(), &p.deps).await?;
+    assert_eq!(first.solution_version_arn.as_ref(), Some(&version_arn));
+    assert!(!first.skipped && !first.refused, "{first:?}");
+    let created = &first.campaigns[0];
+    assert_eq!(created.name, RECOMMENDATIONS);
+    assert_eq!(created.action, "created");
+    assert_eq!(created.served_version_arn, None);
+    let gate = created.gate.as_ref().expect("the gate was asked");
+    assert!(gate.passed);
+    assert!(gate.reason.contains("first deployment"), "{}", gate.reason);
+    let campaign_arn = created.campaign_arn.clone().expect("an ARN");
+    assert_eq!(first.arns, [campaign_arn.as_str()]);
+
+    let second = update_campaign(event.clone(), &p.deps).await?;
+    assert_eq!(second.campaigns[0].action, "deploying");
+    assert_eq!(second.arns, [campaign_arn.as_str()]);
+
+    wait(&h, &p, &first.arns).await;
+    let third = update_campaign(event, &p.deps).await?;
+    let unchanged = &third.campaigns[0];
+    assert_eq!(unchanged.action, "unchanged");
+    assert_eq!(unchanged.served_version_arn.as_ref(), Some(&version_arn));
+    assert!(unchanged.gate.is_none());
+    assert!(third.arns.is_empty() && third.drift.is_empty(), "{third:?}");
+
+    // Without a version, the solution's newest ACTIVE one is meant: the one already served.
+    let newest = update_campaign(p.campaign_event(None, run), &p.deps).await?;
+    assert_eq!(newest.solution_version_arn.as_ref(), Some(&version_arn));
+    assert_eq!(newest.campaigns[0].action, "unchanged");
+
+    let served = campaign(&h, &campaign_arn).await;
+    assert_eq!(served.status(), Some("ACTIVE"));
+    assert_eq!(served.solution_version_arn(), Some(version_arn.as_str()));
+    let exploration = served
+        .campaign_config()
+        .and_then(|c| c.item_exploration_config())
+        .expect("the config's item exploration");
+    assert_eq!(
+        exploration.get("explorationWeight").map(String::as_str),
+        Some("0.3")
+    );
+    let campaigns = h.personalize.list_campaigns().send().await?;
+    assert_eq!(campaigns.campaigns().len(), 1, "{campaigns:?}");
+    h.stop().await
+}
+
+#[tokio::test]
+async fn the_gate_refuses_a_full_version_trained_on_corrupted_data_and_the_campaign_keeps_the_old_one()
+-> TestResult {
+    let h = Harness::start().await;
+    let p = pipeline(&h).await;
+    let s = served(&h, &p).await;
+
+    let run = full_run(&h, "run-2", shuffled(&interactions())).await;
+    let worse = version_of(&h, &p, run.clone()).await;
+    let out = update_campaign(p.campaign_event(Some(&worse), run), &p.deps).await?;
+
+    assert!(out.refused, "{out:?}");
+    assert!(out.arns.is_empty(), "{out:?}");
+    let outcome = &out.campaigns[0];
+    assert_eq!(outcome.action, "refused");
+    assert_eq!(outcome.served_version_arn.as_ref(), Some(&s.version_arn));
+    let gate = outcome.gate.as_ref().expect("the gate was asked");
+    assert!(!gate.passed);
+    assert_eq!(gate.metric, GATE_METRIC);
+    let (candidate, served_value, threshold) = (
+        gate.candidate.expect("the candidate's value"),
+        gate.served.expect("the served version's value"),
+        gate.threshold.expect("the threshold"),
+    );
+    assert_eq!(candidate, metric(&h, &worse).await);
+    assert_eq!(served_value, metric(&h, &s.version_arn).await);
+    assert!((threshold - 0.9 * served_value).abs() < 1e-9, "{gate:?}");
+    assert!(candidate < threshold, "{gate:?}");
+    for part in [
+        GATE_METRIC.to_owned(),
+        format!("{candidate:.4}"),
+        format!("{served_value:.4}"),
+        format!("{threshold:.4}"),
+        "10%".to_owned(),
+    ] {
+        assert!(gate.reason.contains(&part), "{part}: {}", gate.reason);
+    }
+
+    let c = campaign(&h, &s.campaign_arn).await;
+    assert_eq!(c.solution_version_arn(), Some(s.version_arn.as_str()));
+    assert!(c.latest_campaign_update().is_none(), "{c:?}");
+    h.stop().await
+}
+
+#[tokio::test]
+async fn the_gate_passes_an_update_on_the_served_full_base_and_refuses_one_on_a_refused_base()
+-> TestResult {
+    let h = Harness::start().await;
+    let p = pipeline(&h).await;
+    let s = served(&h, &p).await;
+
+    // A day's new interactions, and an UPDATE of the served FULL version: deployed.
+    let run = update_run(&h, "run-2", shift_timestamps(&interactions(), 86_400)).await;
+    let update = version_of(&h, &p, run.clone()).await;
+    let out = deployed(&h, &p, &update, run).await;
+    let outcome = &out.campaigns[0];
+    assert_eq!(outcome.action, "updated", "{out:?}");
+    let gate = outcome.gate.as_ref().expect("the gate was asked");
+    assert!(gate.passed, "{gate:?}");
+    assert!(
+        gate.reason.contains(&s.version_arn) && gate.reason.contains("FULL version"),
+        "{}",
+        gate.reason
+    );
+    let c = campaign(&h, &s.campaign_arn).await;
+    assert_eq!(c.solution_version_arn(), Some(update.as_str()));
+
+    // A FULL version on corrupted data, refused; then an UPDATE built on it, refused too.
+    let run = full_run(&h, "run-3", shuffled(&interactions())).await;
+    let worse = version_of(&h, &p, run.clone()).await;
+    let out = update_campaign(p.campaign_event(Some(&worse), run), &p.deps).await?;
+    assert_eq!(out.campaigns[0].action, "refused", "{out:?}");
+
+    let run = update_run(
+        &h,
+        "run-4",
+        shift_timestamps(&shuffled(&interactions()), 2 * 86_400),
+    )
+    .await;
+    let worse_update = version_of(&h, &p, run.clone()).await;
+    let out = update_campaign(p.campaign_event(Some(&worse_update), run), &p.deps).await?;
+    let outcome = &out.campaigns[0];
+    assert_eq!(outcome.action, "refused", "{out:?}");
+    assert_eq!(outcome.served_version_arn.as_ref(), Some(&update));
+    let gate = outcome.gate.as_ref().expect("the gate was asked");
+    // Each side is measured by its FULL base: the refused version, and the served UPDATE's
+    // base, the first version.
+    assert_eq!(gate.candidate, Some(metric(&h, &worse).await));
+    assert_eq!(gate.served, Some(metric(&h, &s.version_arn).await));
+    assert!(
+        gate.reason
+            .contains(&format!("through its FULL base {worse}")),
+        "{}",
+        gate.reason
+    );
+    let c = campaign(&h, &s.campaign_arn).await;
+    assert_eq!(c.solution_version_arn(), Some(update.as_str()));
+    h.stop().await
+}
+
+#[tokio::test]
+async fn a_campaign_busy_with_another_version_or_a_version_in_training_is_a_wait_and_a_failed_version_fails()
+-> TestResult {
+    let h = Harness::start().await;
+    let p = pipeline(&h).await;
+    let Served {
+        campaign_arn,
+        version_arn: first,
+    } = served(&h, &p).await;
+    let second = trained(&h, &p, json!({"runId": "run-2", "training": "FULL"}))
+        .await
+        .solution_version_arn
+        .expect("a version");
+    let third = trained(&h, &p, json!({"runId": "run-3", "training": "FULL"}))
+        .await
+        .solution_version_arn
+        .expect("a version");
+
+    // An update to the second version, started by hand, is deploying: the third waits.
+    h.personalize
+        .update_campaign()
+        .campaign_arn(&campaign_arn)
+        .solution_version_arn(&second)
+        .send()
+        .await?;
+    let run = json!({"runId": "run-3", "training": "FULL"});
+    let message =
+        retryable(update_campaign(p.campaign_event(Some(&third), run.clone()), &p.deps).await);
+    assert!(message.contains(&second), "{message}");
+    let c = campaign(&h, &campaign_arn).await;
+    assert_eq!(c.solution_version_arn(), Some(first.as_str()));
+
+    // A version still training waits too.
+    let event = p.version_event(
+        PERSONALIZATION,
+        json!({"runId": "run-4", "training": "FULL"}),
+    );
+    let training = h
+        .retry_step(RETRY_SECONDS, || create_version(event.clone(), &p.deps))
+        .await?
+        .solution_version_arn
+        .expect("a version");
+    let message =
+        retryable(update_campaign(p.campaign_event(Some(&training), run.clone()), &p.deps).await);
+    assert!(message.contains(&training), "{message}");
+
+    // A version whose training failed is a failure, with the service's reason.
+    h.add_fault(json!({
+        "kind": "failNextJob",
+        "jobKind": "solution-version",
+        "reason": "The training ran out of memory."
+    }))
+    .await?;
+    let event = p.version_event(
+        PERSONALIZATION,
+        json!({"runId": "run-5", "training": "FULL"}),
+    );
+    let failed = create_version(event, &p.deps)
+        .await?
+        .solution_version_arn
+        .expect("a version");
+    let polled = wait(&h, &p, std::slice::from_ref(&failed)).await;
+    assert!(polled.failed, "{polled:?}");
+    match update_campaign(p.campaign_event(Some(&failed), run), &p.deps).await {
+        Err(StepError::ResourceFailed(message)) => {
+            assert!(message.contains(&failed), "{message}");
+            assert!(message.contains("ran out of memory"), "{message}");
+        }
+        other => panic!("expected ResourceFailed, got {other:?}"),
+    }
+    h.stop().await
+}
