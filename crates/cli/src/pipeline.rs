@@ -49,7 +49,7 @@ pub fn validate(args: ValidateArgs) -> anyhow::Result<()> {
         std::fs::read_to_string(&args.config).with_context(|| format!("{path} cannot be read"))?;
     let config = PipelineConfig::from_json(&text, &path)?;
     for warning in config.warnings() {
-        println!("warning: {warning}");
+        eprintln!("warning: {warning}");
     }
     println!(
         "{path}: dataset group {}, {} dataset(s), {} solution(s), {} campaign(s): valid",

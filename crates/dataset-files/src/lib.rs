@@ -17,3 +17,7 @@
 
 pub mod schema;
 pub mod validate;
+
+/// The fewest rows an import job into an interactions dataset may read, FULL or INCREMENTAL:
+/// the service asks for at least this many new interactions to append, too.
+pub const MIN_INTERACTIONS: u64 = 1_000;

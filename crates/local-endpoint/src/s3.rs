@@ -47,6 +47,7 @@ pub async fn prepare(
     // Checks that need no body come first, so a refused upload is never read.
     guard::check_keys(&request)?;
     guard::check_not_form_upload(&request)?;
+    guard::check_object_is_not_folder(&request, root)?;
     if let Some(folder) = guard::deleted_bucket_folder(&request, root)? {
         guard::check_bucket_empty(folder).await?;
     }

@@ -13,6 +13,9 @@ use crate::error::StepError;
 use crate::names::MAX_NAME_LENGTH;
 use crate::uri::S3Uri;
 
+/// The most active campaigns a dataset group may have (Personalize's default quota).
+pub const MAX_CAMPAIGNS: usize = 5;
+
 /// The recipe whose solutions can train with `trainingMode` UPDATE.
 pub const USER_PERSONALIZATION: &str = "aws-user-personalization";
 
@@ -39,6 +42,7 @@ pub struct PipelineConfig {
     /// The dataset group, created if missing.
     pub dataset_group: DatasetGroupConfig,
     /// The IAM role Personalize assumes to read the data from S3.
+    #[schemars(regex(pattern = r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$"))]
     pub role_arn: String,
     /// The datasets: interactions are required, items and users optional.
     pub datasets: Datasets,
@@ -60,6 +64,7 @@ pub struct PipelineConfig {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DatasetGroupConfig {
     /// The dataset group's name, unique in the account and region.
+    #[schemars(regex(pattern = r"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"))]
     pub name: String,
 }
 
@@ -86,11 +91,14 @@ pub struct DatasetConfig {
     /// The schema resource's name; `<dataset group>-<type>` when absent. Schemas cannot change,
     /// so a new schema needs a new name (and a new dataset).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"))]
     pub schema_name: Option<String>,
     /// The dataset's name; `<dataset group>-<type>` when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"))]
     pub name: Option<String>,
     /// Where new data files land: an `s3://bucket/prefix/` folder.
+    #[schemars(regex(pattern = r"^s3://[a-z0-9.-]{3,63}/(.*/)?$"))]
     pub data_location: String,
     /// What starts a run when data lands: each file, or a folder once its `_SUCCESS` marker
     /// lands (the Spark and Glue convention).
@@ -114,6 +122,7 @@ pub enum Trigger {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EventTrackerConfig {
     /// The tracker's name.
+    #[schemars(regex(pattern = r"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"))]
     pub name: String,
 }
 
@@ -122,6 +131,7 @@ pub struct EventTrackerConfig {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SolutionConfig {
     /// The solution's name, unique in the account and region.
+    #[schemars(regex(pattern = r"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"))]
     pub name: String,
     /// The recipe, by name (`aws-user-personalization`) or ARN.
     pub recipe: String,
@@ -166,6 +176,7 @@ pub struct SolutionSettings {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CampaignConfig {
     /// The campaign's name, unique in the account and region.
+    #[schemars(regex(pattern = r"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$"))]
     pub name: String,
     /// The transactions per second the campaign is provisioned for (and billed at, at least).
     #[serde(default = "one_tps")]
@@ -202,6 +213,16 @@ pub struct ItemExploration {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct QualityGate {
     /// The offline metric compared, as `GetSolutionMetrics` names it.
+    #[schemars(extend("enum" = [
+        "coverage",
+        "mean_reciprocal_rank_at_25",
+        "normalized_discounted_cumulative_gain_at_5",
+        "normalized_discounted_cumulative_gain_at_10",
+        "normalized_discounted_cumulative_gain_at_25",
+        "precision_at_5",
+        "precision_at_10",
+        "precision_at_25"
+    ]))]
     pub metric: String,
     /// The largest drop allowed, as a fraction of the served version's value: 0.1 lets a new
     /// version score at least 90% of what the served one scored.
@@ -222,6 +243,8 @@ impl PipelineConfig {
     /// Reads a config from JSON, naming the field at fault when it does not fit, then checks
     /// what the types alone do not. `source` names the file in messages.
     pub fn from_json(text: &str, source: &str) -> Result<Self, StepError> {
+        // Editors on Windows may start the file with a byte-order mark, which JSON does not allow.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let mut reader = serde_json::Deserializer::from_str(text);
         let config: Self =
             serde_path_to_error::deserialize(&mut reader).map_err(|e| field_error(source, &e))?;
@@ -241,8 +264,22 @@ impl PipelineConfig {
                 self.role_arn
             ));
         }
+        let mut dataset_names = Vec::new();
+        let mut schema_names = Vec::new();
         for (dataset_type, dataset) in self.datasets.iter() {
             let at = format!("datasets.{}", key_of(dataset_type));
+            let name = self.dataset_name(dataset_type);
+            if dataset_names.contains(&name) {
+                return Err(format!("{at}.name: {name} names another dataset too"));
+            }
+            dataset_names.push(name);
+            let schema_name = self.schema_name(dataset_type);
+            if schema_names.contains(&schema_name) {
+                return Err(format!(
+                    "{at}.schemaName: {schema_name} names another dataset's schema too; each dataset type has its own schema"
+                ));
+            }
+            schema_names.push(schema_name);
             dataset
                 .parsed_schema(dataset_type)
                 .map_err(|e| format!("{at}.schema: {e}"))?;
@@ -252,7 +289,14 @@ impl PipelineConfig {
             if let Some(name) = &dataset.name {
                 check_name(&format!("{at}.name"), name)?;
             }
-            S3Uri::parse(&dataset.data_location).map_err(|e| format!("{at}.dataLocation: {e}"))?;
+            let location = S3Uri::parse(&dataset.data_location)
+                .map_err(|e| format!("{at}.dataLocation: {e}"))?;
+            if !location.is_folder() {
+                return Err(format!(
+                    "{at}.dataLocation: {} is not a folder: end it with '/'",
+                    dataset.data_location
+                ));
+            }
         }
         if let Some(tracker) = &self.event_tracker {
             check_name("eventTracker.name", &tracker.name)?;
@@ -288,6 +332,17 @@ impl PipelineConfig {
             if let Some(gate) = &solution.quality_gate {
                 check_gate(&format!("{at}.qualityGate"), gate)?;
             }
+            let threshold = solution
+                .solution_config
+                .as_ref()
+                .and_then(|c| c.event_value_threshold.as_ref());
+            if let Some(threshold) = threshold
+                && threshold.trim().parse::<f64>().is_err()
+            {
+                return Err(format!(
+                    "{at}.solutionConfig.eventValueThreshold: {threshold:?} is not a number"
+                ));
+            }
             for (j, campaign) in solution.campaigns.iter().enumerate() {
                 let at = format!("{at}.campaigns[{j}]");
                 check_name(&format!("{at}.name"), &campaign.name)?;
@@ -317,6 +372,12 @@ impl PipelineConfig {
                     }
                 }
             }
+        }
+        if campaign_names.len() > MAX_CAMPAIGNS {
+            return Err(format!(
+                "solutions: {} campaigns in all; a dataset group serves at most {MAX_CAMPAIGNS} active campaigns",
+                campaign_names.len()
+            ));
         }
         Ok(())
     }
@@ -511,10 +572,11 @@ pub(crate) fn field_error(
 ) -> StepError {
     let path = error.path().to_string();
     let inner = error.inner();
-    if path == "." || path.is_empty() {
-        StepError::invalid(format!("{source}: {inner}"))
+    // The path is `?` when the text is not JSON at all, `.` for the document itself.
+    if matches!(path.as_str(), "." | "?" | "") {
+        StepError::invalid(format!("pipeline config {source}: {inner}"))
     } else {
-        StepError::invalid(format!("{source}: {path}: {inner}"))
+        StepError::invalid(format!("pipeline config {source}: {path}: {inner}"))
     }
 }
 
@@ -634,6 +696,36 @@ mod tests {
                 Box::new(|c| c["solutions"] = serde_json::json!([])),
                 "solutions",
             ),
+            (
+                Box::new(|c| c["datasets"]["users"]["schemaName"] = "movielens-items".into()),
+                "datasets.users.schemaName",
+            ),
+            (
+                Box::new(|c| c["datasets"]["users"]["name"] = "movielens-items".into()),
+                "datasets.users.name",
+            ),
+            (
+                Box::new(|c| {
+                    c["datasets"]["items"]["dataLocation"] = "s3://bucket/items.csv".into()
+                }),
+                "datasets.items.dataLocation",
+            ),
+            (
+                Box::new(|c| {
+                    c["solutions"][0]["solutionConfig"] =
+                        serde_json::json!({"eventValueThreshold": "high"})
+                }),
+                "solutions[0].solutionConfig.eventValueThreshold",
+            ),
+            (
+                Box::new(|c| {
+                    let campaigns: Vec<Value> = (0..6)
+                        .map(|i| serde_json::json!({"name": format!("c{i}")}))
+                        .collect();
+                    c["solutions"][1]["campaigns"] = campaigns.into()
+                }),
+                "at most 5 active campaigns",
+            ),
         ];
         for (edit, field) in cases {
             let message = error_of(edit);
@@ -649,6 +741,13 @@ mod tests {
         let warnings = config.warnings();
         assert_eq!(warnings.len(), 1);
         assert!(warnings[0].contains("automatic training"), "{warnings:?}");
+    }
+
+    #[test]
+    fn the_json_schema_offers_exactly_the_metrics_the_gate_takes() {
+        let schema = config_schema();
+        let offered = &schema["$defs"]["QualityGate"]["properties"]["metric"]["enum"];
+        assert_eq!(offered, &serde_json::json!(METRICS));
     }
 
     #[test]

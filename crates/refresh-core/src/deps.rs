@@ -9,8 +9,9 @@ use sim_clock::Clock;
 /// function; the local runner sets them in code.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
-    /// Multiplies every `waitSeconds` that poll-status answers. Production leaves it at 1;
-    /// tests against an engine that waits in real time set it low. From `POLL_WAIT_SCALE`.
+    /// Multiplies every `waitSeconds` that poll-status answers, from above 0 up to 1.
+    /// Production leaves it at 1; tests against an engine that waits in real time set it low.
+    /// From `POLL_WAIT_SCALE`.
     pub wait_scale: f64,
     /// Whether a run request's `configUri` may be a file path rather than an `s3://` URI,
     /// which only makes sense when the handlers run on the machine that has the file (local
@@ -44,9 +45,9 @@ impl Settings {
             settings.wait_scale = scale
                 .parse::<f64>()
                 .ok()
-                .filter(|s| s.is_finite() && *s >= 0.0)
+                .filter(|s| *s > 0.0 && *s <= 1.0)
                 .ok_or_else(|| {
-                    format!("POLL_WAIT_SCALE: {scale:?} is not a non-negative number")
+                    format!("POLL_WAIT_SCALE: {scale:?} is not a number above 0 and at most 1")
                 })?;
         }
         if let Some(flag) = lookup("LOCAL_CONFIG_PATHS") {

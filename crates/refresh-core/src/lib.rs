@@ -61,15 +61,36 @@ mod tests {
     #[test]
     fn an_editor_checking_the_example_against_its_schema_finds_it_valid_and_a_typo_not() {
         let validator = jsonschema::validator_for(&config_schema()).unwrap();
-        let mut example: Value = serde_json::from_str(EXAMPLE).unwrap();
+        let example: Value = serde_json::from_str(EXAMPLE).unwrap();
         let errors: Vec<String> = validator
             .iter_errors(&example)
             .map(|e| e.to_string())
             .collect();
         assert!(errors.is_empty(), "{errors:?}");
 
-        example["solutions"][0]["campaigns"][0]["minProvisionedTPS"] = 2.into();
-        assert!(!validator.is_valid(&example));
+        type Edit = fn(&mut Value);
+        let edits: [(&str, Edit); 5] = [
+            ("a misspelt field", |c| {
+                c["solutions"][0]["campaigns"][0]["minProvisionedTPS"] = 2.into()
+            }),
+            ("a name with a space", |c| {
+                c["datasetGroup"]["name"] = "movie lens".into()
+            }),
+            ("a role that is not an ARN", |c| {
+                c["roleArn"] = "my-role".into()
+            }),
+            ("a location that is no folder", |c| {
+                c["datasets"]["items"]["dataLocation"] = "s3://bucket/items.csv".into()
+            }),
+            ("an unknown metric", |c| {
+                c["qualityGate"]["metric"] = "accuracy".into()
+            }),
+        ];
+        for (what, edit) in edits {
+            let mut broken = example.clone();
+            edit(&mut broken);
+            assert!(!validator.is_valid(&broken), "{what} passed the schema");
+        }
 
         let request = serde_json::json!({
             "configUri": "s3://bucket/config.json",

@@ -7,9 +7,11 @@ pub const MAX_NAME_LENGTH: usize = 63;
 /// Hex digits of the hash that keeps a shortened name unique.
 const HASH_DIGITS: usize = 8;
 
-/// Joins `parts` into a name the service takes: `[a-zA-Z0-9][a-zA-Z0-9_-]*`, at most 63
-/// characters. Other characters become `-`. A name that would be longer keeps its start and
-/// ends with a hash of the whole, so two long run ids that share a prefix still differ.
+/// Joins `parts` with `-` into a name the service takes: `[a-zA-Z0-9][a-zA-Z0-9_-]*`, at most
+/// 63 characters. When the parts already spell such a name, that is the name. Otherwise other
+/// characters become `-` and a hash of the parts as given ends the name, so that run ids that
+/// differ only where they were cleaned up (`week:3`, `week.3`, `week-3`) or cut short still
+/// name different resources.
 pub fn resource_name(parts: &[&str]) -> String {
     let joined = parts.join("-");
     let mut name = String::with_capacity(joined.len());
@@ -28,10 +30,10 @@ pub fn resource_name(parts: &[&str]) -> String {
     if !name.starts_with(|c: char| c.is_ascii_alphanumeric()) {
         name.insert(0, 'r');
     }
-    if name.len() <= MAX_NAME_LENGTH {
+    if name == joined && name.len() <= MAX_NAME_LENGTH {
         return name;
     }
-    let keep = MAX_NAME_LENGTH - HASH_DIGITS - 1;
+    let keep = (MAX_NAME_LENGTH - HASH_DIGITS - 1).min(name.len());
     let head = name[..keep].trim_end_matches('-');
     format!("{head}-{:08x}", fnv1a(joined.as_bytes()) as u32)
 }
@@ -51,11 +53,40 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_schedule_time_becomes_a_readable_name() {
+    fn a_run_id_that_is_already_a_name_is_kept_as_it_is() {
         assert_eq!(
-            resource_name(&["movielens", "2026-12-03T00:00:00Z", "interactions"]),
-            "movielens-2026-12-03T00-00-00Z-interactions"
+            resource_name(&["movielens", "weekly-2026-12-03", "interactions"]),
+            "movielens-weekly-2026-12-03-interactions"
         );
+    }
+
+    #[test]
+    fn a_schedule_time_becomes_a_readable_name_with_a_hash() {
+        let name = resource_name(&["movielens", "2026-12-03T00:00:00Z", "interactions"]);
+        assert!(
+            name.starts_with("movielens-2026-12-03T00-00-00Z-interactions-"),
+            "{name}"
+        );
+        assert_eq!(
+            name.len(),
+            "movielens-2026-12-03T00-00-00Z-interactions-".len() + 8
+        );
+    }
+
+    #[test]
+    fn run_ids_that_differ_only_in_punctuation_name_different_resources() {
+        let names: Vec<String> = ["week:3", "week-3", "week/3", "week.3", "week--3"]
+            .iter()
+            .map(|id| resource_name(&["movielens", id, "interactions"]))
+            .collect();
+        for (i, a) in names.iter().enumerate() {
+            for b in &names[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
+        let unicode = resource_name(&["movielens", "ünïcode-日本", "interactions"]);
+        assert!(unicode.len() <= MAX_NAME_LENGTH, "{unicode}");
+        assert!(unicode.is_ascii(), "{unicode}");
     }
 
     #[test]
@@ -77,7 +108,7 @@ mod tests {
 
     #[test]
     fn a_name_always_starts_with_a_letter_or_digit() {
-        assert_eq!(resource_name(&["_x"]), "r_x");
-        assert_eq!(resource_name(&["-", "a"]), "r-a");
+        assert!(resource_name(&["_x"]).starts_with("r_x-"));
+        assert!(resource_name(&["-", "a"]).starts_with("r-a-"));
     }
 }

@@ -46,6 +46,7 @@ pub struct ImportRequest {
     /// The file, or the folder (ending in `/`), to import; the dataset's `dataLocation` when
     /// absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^s3://[a-z0-9.-]{3,63}(/.*)?$"))]
     pub data_location: Option<String>,
 }
 

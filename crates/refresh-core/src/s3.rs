@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use dataset_files::MIN_INTERACTIONS;
 use dataset_files::schema::{DatasetSchema, DatasetType};
 use dataset_files::validate::check_file;
 
@@ -93,9 +94,11 @@ pub async fn check_data(
 ) -> Result<CheckedData, StepError> {
     let files = data_files(location, deps).await?;
     let mut rows = 0u64;
+    let mut read_whole = files.len() <= MAX_FILES_CHECKED;
     for file in files.iter().take(MAX_FILES_CHECKED) {
         let mut sample = read_object(deps, file, Some(SAMPLE_BYTES)).await?;
         if sample.len() >= SAMPLE_BYTES {
+            read_whole = false;
             // The last line was probably cut in two: check only whole lines.
             let end = sample
                 .iter()
@@ -111,6 +114,11 @@ pub async fn check_data(
             |_| {},
         )
         .map_err(|problem| StepError::invalid(format!("data file {problem}")))?;
+    }
+    if read_whole && dataset_type == DatasetType::Interactions && rows < MIN_INTERACTIONS {
+        return Err(StepError::invalid(format!(
+            "data in {location}: {rows} interactions; an interactions import needs at least {MIN_INTERACTIONS}"
+        )));
     }
     Ok(CheckedData {
         files: files.len(),
@@ -141,10 +149,17 @@ async fn read_object(
     if let Some(limit) = limit {
         request = request.range(format!("bytes=0-{}", limit - 1));
     }
-    let object = request
-        .send()
-        .await
-        .map_err(|e| s3_error(CallError::new("GetObject", e), location))?;
+    let object = match request.send().await {
+        Ok(object) => object,
+        Err(e) => {
+            let error = CallError::new("GetObject", e);
+            // A range of an empty object is not satisfiable: the object is simply empty.
+            if limit.is_some() && error.is("InvalidRange") {
+                return Ok(Vec::new());
+            }
+            return Err(s3_error(error, location));
+        }
+    };
     let body = object
         .body
         .collect()

@@ -206,3 +206,11 @@ pub fn described<T>(resource: Option<T>, operation: &str) -> Result<T, StepError
     resource
         .ok_or_else(|| StepError::retryable(format!("{operation} answered without the resource")))
 }
+
+/// The solution a solution version ARN (`.../solution/<name>/<id>`, or a campaign's
+/// `.../solution/<name>/$LATEST`) belongs to.
+pub fn solution_of(version_arn: &str) -> &str {
+    version_arn
+        .rsplit_once('/')
+        .map_or(version_arn, |(solution, _)| solution)
+}

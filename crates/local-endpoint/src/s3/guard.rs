@@ -74,6 +74,24 @@ pub fn check_keys(request: &Request<Body>) -> S3Result<()> {
     Ok(())
 }
 
+/// Answers GET or HEAD of a key that is a folder, not a file, with 404 NoSuchKey, as S3 answers
+/// a key no object has; `s3s-fs` would fail reading the folder as a file (500).
+pub fn check_object_is_not_folder(request: &Request<Body>, root: &Path) -> S3Result<()> {
+    if !matches!(*request.method(), Method::GET | Method::HEAD) {
+        return Ok(());
+    }
+    let (bucket, Some(key)) = bucket_and_key(request.uri())? else {
+        return Ok(());
+    };
+    if key.is_empty() || !s3s::path::check_bucket_name(&bucket) {
+        return Ok(());
+    }
+    if root.join(&bucket).join(&key).is_dir() {
+        return Err(s3_error!(NoSuchKey, "The specified key does not exist."));
+    }
+    Ok(())
+}
+
 /// Refuses a browser form upload (PostObject): its key is in the form, out of reach of
 /// [`check_keys`], and like a presigned URL it is signed for a real bucket.
 pub fn check_not_form_upload(request: &Request<Body>) -> S3Result<()> {
@@ -388,6 +406,26 @@ mod tests {
         let passed = check_delete_objects(post("a/x.csv")).await.unwrap();
         let sent = passed.into_body().collect().await.unwrap().to_bytes();
         assert_eq!(sent, body("a/x.csv").as_bytes());
+    }
+
+    #[test]
+    fn reading_a_folder_as_an_object_is_no_such_key() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("data/slices/week-1")).unwrap();
+        std::fs::write(root.path().join("data/slices/week-1/part.csv"), "x").unwrap();
+        for uri in ["/data/slices", "/data/slices/", "/data/slices/week-1"] {
+            for method in [Method::GET, Method::HEAD] {
+                let error =
+                    check_object_is_not_folder(&request(method, uri), root.path()).unwrap_err();
+                assert_eq!(error.code(), &s3s::S3ErrorCode::NoSuchKey, "{uri}");
+            }
+        }
+        let file = request(Method::GET, "/data/slices/week-1/part.csv");
+        assert!(check_object_is_not_folder(&file, root.path()).is_ok());
+        let listing = request(Method::GET, "/data?list-type=2&prefix=slices/");
+        assert!(check_object_is_not_folder(&listing, root.path()).is_ok());
+        let put = request(Method::PUT, "/data/slices");
+        assert!(check_object_is_not_folder(&put, root.path()).is_ok());
     }
 
     #[test]

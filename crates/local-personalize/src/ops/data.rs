@@ -19,9 +19,7 @@ use crate::validate::check_file;
 
 /// The number of import jobs that may be pending or running at once in a region.
 pub const IMPORT_JOB_QUOTA: usize = 5;
-/// The fewest rows an import job into an interactions dataset may read, FULL or INCREMENTAL:
-/// the service asks for at least this many new interactions to append, too.
-pub const MIN_INTERACTIONS: u64 = 1_000;
+pub use dataset_files::MIN_INTERACTIONS;
 
 // ---- dataset groups -------------------------------------------------------------------
 

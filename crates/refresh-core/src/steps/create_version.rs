@@ -150,33 +150,65 @@ pub async fn create_version(
         .name(&name)
         .send()
         .await;
-    let arn = match created {
-        Ok(created) => {
-            let arn = created
-                .solution_version_arn()
-                .unwrap_or_default()
-                .to_owned();
-            tracing::info!(version = %arn, mode = mode.as_str(), "training started");
-            arn
-        }
+    let created = match created {
+        Ok(created) => created.solution_version_arn().map(str::to_owned),
         Err(e) => {
             let error = CallError::new("CreateSolutionVersion", e);
             if !error.is("ResourceAlreadyExistsException") {
                 return Err(error.into());
             }
-            out.resumed = true;
-            let versions = solution_versions(client, &solution_arn).await?;
-            recent_versions(client, &versions, now)
-                .await?
-                .into_iter()
-                .find(|v| v.name() == Some(name.as_str()))
-                .and_then(|v| v.solution_version_arn)
-                .ok_or_else(|| StepError::retryable(error.to_string()))?
+            None
         }
     };
+
+    // Version names are not unique: two calls of the same run at once (a duplicated event)
+    // can each start one. Every call keeps the same one, the first created, and a call whose
+    // own version lost stops it.
+    let versions = solution_versions(client, &solution_arn).await?;
+    let kept = recent_versions(client, &versions, now)
+        .await?
+        .into_iter()
+        .find(|v| v.name() == Some(name.as_str()))
+        .and_then(|v| v.solution_version_arn)
+        .ok_or_else(|| {
+            StepError::retryable(format!("solution version {name} is not listed yet"))
+        })?;
+    match created {
+        Some(own) if own == kept => {
+            tracing::info!(version = %own, mode = mode.as_str(), "training started");
+        }
+        Some(own) => {
+            tracing::warn!(version = %own, kept = %kept, "another call of this run started the same training first; stopping this one");
+            client
+                .stop_solution_version_creation()
+                .solution_version_arn(&own)
+                .send()
+                .await
+                .map_err(|e| CallError::new("StopSolutionVersionCreation", e))?;
+            out.resumed = true;
+        }
+        None => out.resumed = true,
+    }
+    let arn = kept;
     out.solution_version_arn = Some(arn.clone());
     out.arns = vec![arn];
     Ok(out)
+}
+
+/// The newest attempt of the run's training of a solution, if the run started one.
+pub(crate) async fn run_version(
+    client: &Client,
+    versions: &[aws_sdk_personalize::types::SolutionVersionSummary],
+    solution: &str,
+    run_id: &str,
+    mode: TrainingMode,
+    now: f64,
+) -> Result<Option<SolutionVersion>, StepError> {
+    let named = recent_versions(client, versions, now).await?;
+    let mode_key = mode.as_str().to_ascii_lowercase();
+    let base = [solution, run_id, mode_key.as_str()];
+    let (latest, _) = latest_attempt(&base, &named, |v| v.name());
+    Ok(latest.map(|(_, version)| version.clone()))
 }
 
 /// How far back a run looks for the solution version it started: a run resumed (redriven, or
@@ -205,7 +237,38 @@ async fn recent_versions(
             .solution_version;
         described_versions.push(described(version, "DescribeSolutionVersion")?);
     }
-    Ok(described_versions)
+    Ok(one_per_name(described_versions))
+}
+
+/// Keeps one version of each name, newest name first: of versions sharing a name, the first
+/// created of those still alive (not failed or stopped), or the newest when none is.
+fn one_per_name(versions: Vec<SolutionVersion>) -> Vec<SolutionVersion> {
+    let mut kept: Vec<SolutionVersion> = Vec::new();
+    for version in versions {
+        let Some(twin) = kept.iter_mut().find(|k| k.name() == version.name()) else {
+            kept.push(version);
+            continue;
+        };
+        let alive = |v: &SolutionVersion| !is_failed(v.status().unwrap_or_default());
+        let key = |v: &SolutionVersion| {
+            (
+                seconds(v.creation_date_time()),
+                v.solution_version_arn().unwrap_or_default().to_owned(),
+            )
+        };
+        let better = match (alive(&version), alive(twin)) {
+            (true, false) => true,
+            (true, true) => {
+                let (a, b) = (key(&version), key(twin));
+                a.0 < b.0 || (a.0 == b.0 && a.1 < b.1)
+            }
+            _ => false,
+        };
+        if better {
+            *twin = version;
+        }
+    }
+    kept
 }
 
 /// Makes sure the solution exists as configured and is ACTIVE. Automatic training follows the
@@ -358,13 +421,24 @@ async fn create_solution(
         }
         Err(e) => {
             let error = CallError::new("CreateSolution", e);
-            if error.is("ResourceAlreadyExistsException") {
+            if !error.is("ResourceAlreadyExistsException") {
+                return Err(error.into());
+            }
+            // Either a concurrent call of this run created it, or the name is taken elsewhere
+            // in the account, which no retry will change.
+            if find_solution(client, group_arn, &configured.name)
+                .await?
+                .is_some()
+            {
                 Err(StepError::retryable(format!(
-                    "solution {} was created by another call meanwhile: {error}",
+                    "solution {} was created by another call meanwhile",
                     configured.name
                 )))
             } else {
-                Err(error.into())
+                Err(StepError::invalid(format!(
+                    "solutions: the name {} is taken by a solution of another dataset group; solution names are unique in an account and region",
+                    configured.name
+                )))
             }
         }
     }
@@ -380,7 +454,7 @@ async fn update_refusal(
     let recipe = solution.recipe_arn().unwrap_or_default();
     if recipe.rsplit('/').next() != Some(USER_PERSONALIZATION) {
         return Ok(Some(format!(
-            "skipped: UPDATE training needs the {USER_PERSONALIZATION} recipe; solution {} uses {recipe}",
+            "UPDATE training needs the {USER_PERSONALIZATION} recipe; solution {} uses {recipe}",
             solution.name().unwrap_or_default()
         )));
     }
@@ -393,8 +467,7 @@ async fn update_refusal(
             .is_some_and(|m| *m == SdkTrainingMode::Full)
     }) {
         return Ok(Some(
-            "skipped: UPDATE training needs an ACTIVE FULL version; run a FULL training first"
-                .to_owned(),
+            "UPDATE training needs an ACTIVE FULL version; run a FULL training first".to_owned(),
         ));
     }
     // Versions are newest first: the first ACTIVE one is what an UPDATE would build on.
@@ -417,7 +490,7 @@ async fn update_refusal(
     }
     if newest_import <= trained_at {
         return Ok(Some(format!(
-            "skipped: nothing new since the last version ({}): no interactions or items were imported after it was trained",
+            "nothing new since the last version ({}): no interactions or items were imported after it was trained",
             latest.solution_version_arn().unwrap_or_default()
         )));
     }

@@ -16,7 +16,7 @@ use crate::deps::Deps;
 use crate::error::{CallError, StepError};
 use crate::run::{parse_event, to_output};
 use crate::service::{
-    ACTIVE, describe_campaign, described, import_jobs, is_done, is_failed, seconds,
+    ACTIVE, describe_campaign, described, import_jobs, is_done, is_failed, seconds, solution_of,
     solution_versions,
 };
 
@@ -134,7 +134,12 @@ fn summarise(jobs: Vec<JobStatus>, wait_scale: f64) -> PollOutput {
         done,
         failed: failed.is_some(),
         failure_reason,
-        wait_seconds: (wait * wait_scale).ceil() as u64,
+        // Never 0 while a job runs: a state machine would poll without pause.
+        wait_seconds: if done {
+            0
+        } else {
+            ((wait * wait_scale).ceil() as u64).max(1)
+        },
         jobs,
     }
 }
@@ -143,19 +148,20 @@ fn summarise(jobs: Vec<JobStatus>, wait_scale: f64) -> PollOutput {
 async fn job_status(client: &Client, arn: &str, now: f64) -> Result<JobStatus, StepError> {
     let resource = arn.splitn(6, ':').nth(5).unwrap_or_default();
     let segments: Vec<&str> = resource.split('/').collect();
-    let (kind, (status, reason, started, history)) = match segments.as_slice() {
+    let (kind, (status, reason, (started, updated), history)) = match segments.as_slice() {
         ["dataset-import-job", _] => ("dataset-import-job", import_job(client, arn).await?),
         ["solution", _, _] => ("solution-version", solution_version(client, arn).await?),
         ["campaign", _] => ("campaign", campaign(client, arn).await?),
         _ => {
             return Err(StepError::invalid(format!(
-                "poll-status event: arn: {arn:?} is not a dataset import job, solution version or campaign ARN"
+                "poll-status event: arns: {arn:?} is not a dataset import job, solution version or campaign ARN"
             )));
         }
     };
-    let elapsed = (now - started).max(0.0);
-    let expected = median(&history);
     let done = is_done(&status);
+    // A job that ended ran until its last update, however long ago that was.
+    let elapsed = (if done { updated } else { now } - started).max(0.0);
+    let expected = median(&history);
     Ok(JobStatus {
         arn: arn.to_owned(),
         kind,
@@ -173,8 +179,9 @@ async fn job_status(client: &Client, arn: &str, now: f64) -> Result<JobStatus, S
     })
 }
 
-/// A job's status, failure reason, start time and the durations of finished jobs like it.
-type Observed = (String, Option<String>, f64, Vec<f64>);
+/// A job's status, failure reason, start and last-update times, and the durations of finished
+/// jobs like it.
+type Observed = (String, Option<String>, (f64, f64), Vec<f64>);
 
 async fn import_job(client: &Client, arn: &str) -> Result<Observed, StepError> {
     let job = client
@@ -200,7 +207,10 @@ async fn import_job(client: &Client, arn: &str) -> Result<Observed, StepError> {
     Ok((
         job.status().unwrap_or_default().to_owned(),
         job.failure_reason().map(str::to_owned),
-        seconds(job.creation_date_time()),
+        (
+            seconds(job.creation_date_time()),
+            seconds(job.last_updated_date_time()),
+        ),
         history,
     ))
 }
@@ -229,7 +239,10 @@ async fn solution_version(client: &Client, arn: &str) -> Result<Observed, StepEr
     Ok((
         version.status().unwrap_or_default().to_owned(),
         version.failure_reason().map(str::to_owned),
-        seconds(version.creation_date_time()),
+        (
+            seconds(version.creation_date_time()),
+            seconds(version.last_updated_date_time()),
+        ),
         history,
     ))
 }
@@ -242,12 +255,18 @@ async fn campaign(client: &Client, arn: &str) -> Result<Observed, StepError> {
         Some(update) => (
             update.status().unwrap_or_default().to_owned(),
             update.failure_reason().map(str::to_owned),
-            seconds(update.creation_date_time()),
+            (
+                seconds(update.creation_date_time()),
+                seconds(update.last_updated_date_time()),
+            ),
         ),
         None => (
             campaign.status().unwrap_or_default().to_owned(),
             campaign.failure_reason().map(str::to_owned),
-            seconds(campaign.creation_date_time()),
+            (
+                seconds(campaign.creation_date_time()),
+                seconds(campaign.last_updated_date_time()),
+            ),
         ),
     };
 
@@ -255,7 +274,9 @@ async fn campaign(client: &Client, arn: &str) -> Result<Observed, StepError> {
     let mut history = Vec::new();
     let siblings: Vec<_> = client
         .list_campaigns()
-        .solution_arn(campaign_solution(&campaign))
+        .solution_arn(solution_of(
+            campaign.solution_version_arn().unwrap_or_default(),
+        ))
         .into_paginator()
         .items()
         .send()
@@ -279,18 +300,6 @@ async fn campaign(client: &Client, arn: &str) -> Result<Observed, StepError> {
         }
     }
     Ok((status, reason, started, history))
-}
-
-/// The solution a campaign deploys, from its version's ARN (`solution/<name>/<id>`).
-fn campaign_solution(campaign: &aws_sdk_personalize::types::Campaign) -> String {
-    let version = campaign.solution_version_arn().unwrap_or_default();
-    let version = version.strip_suffix("/$LATEST").unwrap_or(version);
-    match version.rsplit_once('/') {
-        Some((solution, id)) if !id.is_empty() && version.matches('/').count() == 2 => {
-            solution.to_owned()
-        }
-        _ => version.to_owned(),
-    }
 }
 
 /// The median of the durations, when there are any.

@@ -129,6 +129,17 @@ pub async fn start_import(
             }
             None => None,
         };
+        if let Some((name, arn)) = &current {
+            same_import(
+                client,
+                arn,
+                name,
+                import.mode,
+                &location.to_string(),
+                &run.id,
+            )
+            .await?;
+        }
         let checked = match current {
             Some(_) => None,
             None => {
@@ -193,6 +204,38 @@ struct ImportPlan {
     /// The name a new job takes.
     next_name: String,
     checked: Option<crate::s3::CheckedData>,
+}
+
+/// Checks that the run's job found by name imports what the request asks: a run id reused for
+/// other data would otherwise be taken for a resumed run.
+async fn same_import(
+    client: &Client,
+    arn: &str,
+    name: &str,
+    mode: ImportMode,
+    location: &str,
+    run_id: &str,
+) -> Result<(), StepError> {
+    let job = client
+        .describe_dataset_import_job()
+        .dataset_import_job_arn(arn)
+        .send()
+        .await
+        .map_err(|e| CallError::new("DescribeDatasetImportJob", e))?
+        .dataset_import_job;
+    let job = described(job, "DescribeDatasetImportJob")?;
+    let found_mode = job.import_mode().map_or("FULL", |m| m.as_str());
+    let found_location = job
+        .data_source()
+        .and_then(|d| d.data_location())
+        .unwrap_or_default();
+    if found_mode != mode.as_str() || found_location != location {
+        return Err(StepError::invalid(format!(
+            "runId: run {run_id:?} already started import job {name}, a {found_mode} import of {found_location}; this request asks for a {} import of {location}: give a new run its own runId",
+            mode.as_str()
+        )));
+    }
+    Ok(())
 }
 
 fn dataset_of(datasets: &[DatasetSummary], dataset_type: DatasetType) -> Option<String> {
@@ -302,7 +345,7 @@ async fn ensure_datasets(
                 let (_, found_schema) = describe_schema(client, schema_arn).await?;
                 if found_schema != wanted {
                     return Err(StepError::invalid(format!(
-                        "{at}.schema: dataset {arn} uses schema {schema_arn}, which differs from the config's; a dataset's schema cannot change, so give the dataset a new name or put the config back ({})",
+                        "{at}.schema: dataset {arn} uses schema {schema_arn}, which differs from the config's; a dataset's schema cannot change: put the config's schema back, or delete the dataset (and its data) so that the pipeline creates it anew ({})",
                         schema_difference(&wanted, &found_schema)
                     )));
                 }
@@ -338,12 +381,20 @@ async fn ensure_datasets(
                     }
                     Err(e) => {
                         let error = CallError::new("CreateDataset", e);
-                        return Err(if error.is("ResourceAlreadyExistsException") {
+                        if !error.is("ResourceAlreadyExistsException") {
+                            return Err(error.into());
+                        }
+                        // Either a concurrent call created it, or the name is taken by a
+                        // dataset of another group, which no retry will change.
+                        let now = datasets(client, group_arn).await?;
+                        return Err(if dataset_of(&now, dataset_type).is_some() {
                             StepError::retryable(format!(
-                                "dataset {name} was created by another call meanwhile: {error}"
+                                "dataset {name} was created by another call meanwhile"
                             ))
                         } else {
-                            error.into()
+                            StepError::invalid(format!(
+                                "{at}.name: the name {name} is taken by a dataset of another dataset group; dataset names are unique in an account and region"
+                            ))
                         });
                     }
                 }
@@ -476,7 +527,10 @@ async fn ensure_event_tracker(
                 .send()
                 .await
                 .map_err(|e| CallError::new("CreateEventTracker", e))?;
-            tracing::info!(tracker = ?created.event_tracker_arn(), "event tracker created");
+            tracing::info!(
+                tracker = created.event_tracker_arn().unwrap_or_default(),
+                "event tracker created"
+            );
             created.event_tracker_arn().unwrap_or_default().to_owned()
         }
     };

@@ -22,12 +22,13 @@ use serde_json::{Value, json};
 use crate::config::{CampaignConfig as ConfiguredCampaign, QualityGate};
 use crate::deps::Deps;
 use crate::error::{CallError, StepError};
-use crate::request::RunRequest;
+use crate::request::{RunRequest, TrainingMode};
 use crate::run::{Drift, Run, parse_event, to_output};
 use crate::service::{
     ACTIVE, described, find_campaign, find_solution, is_failed, is_pending, require_dataset_group,
-    seconds, solution_versions,
+    seconds, solution_of, solution_versions,
 };
+use crate::steps::create_version::run_version;
 
 /// The step's event.
 #[derive(Debug, Clone, Deserialize)]
@@ -155,6 +156,33 @@ pub async fn update_campaign(
     let versions = solution_versions(client, &solution_arn).await?;
     let candidate_arn = match event.solution_version_arn {
         Some(arn) => arn,
+        // A run that trains deploys what it trained; one that does not, the newest version.
+        None if run.request.training != TrainingMode::None => {
+            let now = sim_clock::epoch_seconds(deps.clock.now());
+            let trained = run_version(
+                client,
+                &versions,
+                &configured.name,
+                &run.id,
+                run.request.training,
+                now,
+            )
+            .await?;
+            match trained {
+                Some(version) => version
+                    .solution_version_arn()
+                    .unwrap_or_default()
+                    .to_owned(),
+                None => {
+                    out.skipped = true;
+                    out.reason = Some(format!(
+                        "this run trained no version of solution {} (create-version skipped the training or has not run)",
+                        configured.name
+                    ));
+                    return Ok(out);
+                }
+            }
+        }
         None => match versions.iter().find(|v| v.status() == Some(ACTIVE)) {
             Some(v) => v.solution_version_arn().unwrap_or_default().to_owned(),
             None => {
@@ -167,6 +195,12 @@ pub async fn update_campaign(
         },
     };
     let candidate = describe_version(client, &candidate_arn).await?;
+    if candidate.solution_arn() != Some(solution_arn.as_str()) {
+        return Err(StepError::invalid(format!(
+            "solutionVersionArn: {candidate_arn} is a version of {}, not of solution {solution_arn}",
+            candidate.solution_arn().unwrap_or("another solution")
+        )));
+    }
     let status = candidate.status().unwrap_or_default();
     if is_pending(status) {
         return Err(StepError::retryable(format!(
@@ -255,6 +289,13 @@ async fn deploy(
     };
     let arn = campaign.campaign_arn().unwrap_or_default().to_owned();
     outcome.campaign_arn = Some(arn.clone());
+    let owner = solution_of(campaign.solution_version_arn().unwrap_or_default());
+    if owner != solution_arn {
+        return Err(StepError::invalid(format!(
+            "campaigns: campaign {} exists and serves solution {owner}, not {solution_arn}; campaign names are unique in an account and region, so give this one another name",
+            configured.name
+        )));
+    }
     let status = campaign.status().unwrap_or_default();
     let served = campaign
         .solution_version_arn()
