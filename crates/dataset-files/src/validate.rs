@@ -189,7 +189,15 @@ fn map_header(
         let Some(index) = schema.fields.iter().position(|f| f.name == name) else {
             return Err((
                 Some(name.to_owned()),
-                "the schema has no field of this name".into(),
+                format!(
+                    "the header names {name:?}, which is not a field of the schema ({}); the first line must be the header",
+                    schema
+                        .fields
+                        .iter()
+                        .map(|f| f.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
             ));
         };
         if let Some(&previous) = columns.last()

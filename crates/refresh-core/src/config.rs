@@ -245,6 +245,11 @@ impl PipelineConfig {
     pub fn from_json(text: &str, source: &str) -> Result<Self, StepError> {
         // Editors on Windows may start the file with a byte-order mark, which JSON does not allow.
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        if !text.trim_start().starts_with('{') {
+            return Err(StepError::invalid(format!(
+                "pipeline config {source}: the config must be a JSON object"
+            )));
+        }
         let mut reader = serde_json::Deserializer::from_str(text);
         let config: Self =
             serde_path_to_error::deserialize(&mut reader).map_err(|e| field_error(source, &e))?;
@@ -268,6 +273,11 @@ impl PipelineConfig {
         let mut schema_names = Vec::new();
         for (dataset_type, dataset) in self.datasets.iter() {
             let at = format!("datasets.{}", key_of(dataset_type));
+            if dataset.schema.is_string() {
+                return Err(format!(
+                    "{at}.schema: give the Avro schema as a JSON object, not as a string of JSON"
+                ));
+            }
             let name = self.dataset_name(dataset_type);
             if dataset_names.contains(&name) {
                 return Err(format!("{at}.name: {name} names another dataset too"));
@@ -731,6 +741,30 @@ mod tests {
             let message = error_of(edit);
             assert!(message.contains(field), "{field}: {message}");
         }
+    }
+
+    #[test]
+    fn a_config_that_is_not_an_object_or_holds_a_schema_as_a_string_is_refused_plainly() {
+        let error = PipelineConfig::from_json("[1, 2]", "c.json")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("must be a JSON object"), "{error}");
+        let error = PipelineConfig::from_json("{ nope }", "c.json")
+            .unwrap_err()
+            .to_string();
+        assert!(error.starts_with("pipeline config c.json: "), "{error}");
+        assert!(!error.contains("?:"), "{error}");
+        assert!(error.contains("line 1 column 3"), "{error}");
+        let with_bom = format!("\u{feff}{EXAMPLE}");
+        PipelineConfig::from_json(&with_bom, "c.json").unwrap();
+        let error = error_of(|c| {
+            let text = c["datasets"]["items"]["schema"].to_string();
+            c["datasets"]["items"]["schema"] = text.into()
+        });
+        assert!(
+            error.contains("datasets.items.schema: give the Avro schema as a JSON object"),
+            "{error}"
+        );
     }
 
     #[test]

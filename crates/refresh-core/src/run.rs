@@ -45,6 +45,17 @@ impl Run {
 
 /// Reads a step's event, naming the field at fault (`request.imports[0].mode`).
 pub fn parse_event<T: DeserializeOwned>(step: &str, event: Value) -> Result<T, StepError> {
+    // serde would also read a struct from an array, by position.
+    if !event.is_object() {
+        return Err(StepError::invalid(format!(
+            "{step} event: the event must be a JSON object"
+        )));
+    }
+    if event.get("request").is_some_and(|r| !r.is_object()) {
+        return Err(StepError::invalid(format!(
+            "{step} event: request: the run request must be a JSON object"
+        )));
+    }
     serde_path_to_error::deserialize(event).map_err(
         |e: serde_path_to_error::Error<serde_json::Error>| {
             StepError::invalid(format!("{step} event: {}: {}", e.path(), e.inner()))
@@ -82,5 +93,34 @@ impl Drift {
         };
         tracing::warn!(resource = %drift.resource, field = %drift.field, config = %drift.config, found = %drift.found, "drift between config and service");
         drift
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::steps::start_import::StartImportEvent;
+
+    #[test]
+    fn an_event_or_request_given_as_an_array_is_refused_rather_than_read_by_position() {
+        let error = parse_event::<StartImportEvent>("start-import", json!([{"configUri": "c"}]))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("the event must be a JSON object"), "{error}");
+        let error = parse_event::<StartImportEvent>(
+            "start-import",
+            json!({"request": [null, "config.json", "run-1"]}),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.contains("request: the run request must be a JSON object"),
+            "{error}"
+        );
+        let event: StartImportEvent =
+            parse_event("start-import", json!({"request": {"configUri": "c"}})).unwrap();
+        assert_eq!(event.request.config_uri, "c");
     }
 }

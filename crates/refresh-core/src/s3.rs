@@ -27,6 +27,11 @@ pub async fn load_config(uri: &str, deps: &Deps) -> Result<PipelineConfig, StepE
     if uri.starts_with("s3://") {
         let location = S3Uri::parse(uri)
             .map_err(|e| StepError::invalid(format!("run request: configUri: {e}")))?;
+        if location.is_folder() {
+            return Err(StepError::invalid(format!(
+                "run request: configUri: {uri} names a folder, not the config file"
+            )));
+        }
         let text = read_object(deps, &location, None).await?;
         let text = String::from_utf8(text).map_err(|_| {
             StepError::invalid(format!("pipeline config {uri}: the file is not UTF-8"))
