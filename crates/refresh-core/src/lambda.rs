@@ -61,3 +61,18 @@ impl Step {
             .map_err(Diagnostic::from)
     }
 }
+
+/// Serves one step as a Lambda function, which is all a Lambda crate's `main` does: starts
+/// tracing (JSON when `AWS_LAMBDA_LOG_FORMAT` is `JSON`), reads the settings and builds the SDK
+/// clients once (honouring `AWS_ENDPOINT_URL`), then hands each event to the step's handler.
+pub async fn serve(step: Step) -> Result<(), lambda_runtime::Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let deps = Deps::from_env().await?;
+    tracing::info!(step = step.name(), "ready");
+    // Boxed: the handlers' futures nest deep enough to pass the compiler's layout limit once
+    // wrapped in the runtime's own.
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
+        Box::pin(step.handle(event.payload, &deps))
+    }))
+    .await
+}

@@ -2,56 +2,49 @@
 //! tracker exist, checks the start of each data file against its schema, and starts the run's
 //! import jobs (or finds the ones an earlier call started).
 //!
-//! The logic is `refresh_core::steps::start_import`; this binary only starts tracing (JSON when
-//! `AWS_LAMBDA_LOG_FORMAT` is `JSON`), reads the settings and builds the SDK clients once
-//! (honouring `AWS_ENDPOINT_URL`), and hands each event to the handler. Errors reach Step
-//! Functions as `RetryableConflict`, `InvalidRequest` or `ResourceFailed`.
+//! The logic is `refresh_core::steps`; this binary only serves it through
+//! `refresh_core::lambda::serve`. Errors reach Step Functions as `RetryableConflict`,
+//! `InvalidRequest` or `ResourceFailed`.
 
-use lambda_runtime::{Error, LambdaEvent, service_fn};
-use refresh_core::{Deps, Step};
-use serde_json::Value;
+use refresh_core::Step;
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
-    let deps = Deps::from_env().await?;
-    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
-        Step::StartImport.handle(event.payload, &deps)
-    }))
-    .await
+async fn main() -> Result<(), lambda_runtime::Error> {
+    refresh_core::lambda::serve(Step::StartImport).await
 }
 
 #[cfg(test)]
 mod tests {
+    use refresh_core::Deps;
+
     use super::*;
 
-    /// Invokes the handler as the Lambda runtime does, with a recorded event, and answers the
-    /// error Step Functions sees. The AWS endpoint refuses every connection.
-    async fn error_of(event: &str) -> lambda_runtime::Diagnostic {
+    #[tokio::test]
+    async fn recorded_events_fail_under_the_error_names_step_functions_matches() {
+        // The AWS endpoint refuses every connection; the config is the worked example.
         let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/movielens");
         let deps = Deps::unreachable(examples.into()).await;
-        let event: Value = serde_json::from_str(&event.replace("CONFIG", "config.json")).unwrap();
-        Step::StartImport.invoke(event, &deps).await.unwrap_err()
-    }
-
-    #[tokio::test]
-    async fn an_unreachable_service_reaches_step_functions_as_retryable_conflict() {
-        let error = error_of(include_str!("../tests/events/retryable.json")).await;
-        assert_eq!(
-            error.error_type, "RetryableConflict",
-            "{}",
-            error.error_message
-        );
-    }
-
-    #[tokio::test]
-    async fn a_bad_event_reaches_step_functions_as_invalid_request_naming_the_field() {
-        let error = error_of(include_str!("../tests/events/invalid.json")).await;
-        assert_eq!(error.error_type, "InvalidRequest");
-        assert!(
-            error.error_message.contains("request.imports[0].mode"),
-            "{}",
-            error.error_message
-        );
+        let cases = [
+            (
+                include_str!("../tests/events/retryable.json"),
+                "RetryableConflict",
+                "",
+            ),
+            (
+                include_str!("../tests/events/invalid.json"),
+                "InvalidRequest",
+                "request.imports[0].mode",
+            ),
+        ];
+        for (event, name, names) in cases {
+            let event = serde_json::from_str(&event.replace("CONFIG", "config.json")).unwrap();
+            let error = Step::StartImport.invoke(event, &deps).await.unwrap_err();
+            assert_eq!(error.error_type, name, "{}", error.error_message);
+            assert!(
+                error.error_message.contains(names),
+                "{}",
+                error.error_message
+            );
+        }
     }
 }
