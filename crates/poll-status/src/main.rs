@@ -27,7 +27,7 @@ mod tests {
             (
                 include_str!("../tests/events/retryable.json"),
                 "RetryableConflict",
-                "",
+                "DescribeDatasetImportJob failed",
             ),
             (
                 include_str!("../tests/events/invalid.json"),

@@ -28,7 +28,7 @@ mod tests {
             (
                 include_str!("../tests/events/retryable.json"),
                 "RetryableConflict",
-                "",
+                "ListDatasetGroups failed",
             ),
             (
                 include_str!("../tests/events/invalid.json"),
