@@ -1,7 +1,10 @@
 //! create-version: a FULL run creates the solution as configured and one version named from
 //! the run, found again by later calls; a solution not ready or a full training quota is a
 //! wait; an UPDATE the service would refuse is a skip with its reason; automatic training
-//! switched on by hand is switched off before the pipeline trains.
+//! switched on by hand is switched off before the pipeline trains; calls of one run at once
+//! keep one training; a solution name taken in another dataset group is refused.
+
+use std::time::Duration;
 
 use aws_sdk_personalize::types::TrainingMode;
 use e2e_tests::{Harness, TestResult, USER_PERSONALIZATION, shift_timestamps};
@@ -10,7 +13,7 @@ use serde_json::json;
 
 use super::{
     PERSONALIZATION, POPULARITY, RETRY_SECONDS, group_arn, import, imported, incoming,
-    interactions, pipeline, retryable, trained, versions_of,
+    interactions, invalid, pipeline, retryable, trained, versions_of, wait,
 };
 
 /// The first run's import, which every test here starts with.
@@ -220,5 +223,108 @@ async fn automatic_training_switched_on_out_of_band_is_switched_off_before_the_v
         versions[0].solution_version_arn(),
         out.solution_version_arn.as_deref()
     );
+    h.stop().await
+}
+
+#[tokio::test]
+async fn concurrent_calls_with_the_same_event_answer_one_version_and_leave_no_other_training()
+-> TestResult {
+    let h = Harness::start().await;
+    let p = pipeline(&h).await;
+    imported(&h, &p, first_import()).await;
+    // A run that trains nothing makes the solution ready: the calls below race at the training.
+    let setup = p.version_event(PERSONALIZATION, json!({"runId": "setup"}));
+    h.retry_step(RETRY_SECONDS, || create_version(setup.clone(), &p.deps))
+        .await?;
+
+    let event = p.version_event(
+        PERSONALIZATION,
+        json!({"runId": "run-1", "training": "FULL"}),
+    );
+    let calls = async {
+        tokio::join!(
+            create_version(event.clone(), &p.deps),
+            create_version(event.clone(), &p.deps),
+            create_version(event.clone(), &p.deps),
+        )
+    };
+    // The calls agree on the version created first, told by its creation time. On a still
+    // clock all three are created at the same instant, the step breaks the tie by ARN, which
+    // says nothing of which came first, and a call that listed its own version alone may keep
+    // it while a later one keeps its own. Time passes between requests to the service: here a
+    // millisecond whenever the calls wait on an answer.
+    let ticking = async {
+        loop {
+            h.clock
+                .advance(Duration::from_millis(1))
+                .expect("the harness clock is virtual");
+            tokio::task::yield_now().await;
+        }
+    };
+    let (a, b, c) = tokio::select! {
+        answers = calls => answers,
+        () = ticking => unreachable!("the clock ticks until the calls end"),
+    };
+    let answers = [a?, b?, c?];
+    let kept = answers[0]
+        .solution_version_arn
+        .clone()
+        .expect("a FULL training has a version");
+    for out in &answers {
+        assert_eq!(out.solution_version_arn.as_ref(), Some(&kept), "{out:?}");
+        assert_eq!(out.arns, [kept.as_str()]);
+    }
+    assert_eq!(answers.iter().filter(|o| !o.resumed).count(), 1);
+
+    // Every version the calls created has the run's name; all but the kept one are stopped.
+    let versions = versions_of(&h, PERSONALIZATION).await;
+    assert!(!versions.is_empty());
+    let mut training = Vec::new();
+    for summary in &versions {
+        let arn = summary.solution_version_arn().unwrap_or_default();
+        let version = h.solution_version(arn).await;
+        assert_eq!(
+            version.name(),
+            Some("movielens-user-personalization-run-1-full")
+        );
+        if !matches!(version.status(), Some("CREATE STOPPING" | "CREATE STOPPED")) {
+            training.push(arn.to_owned());
+        }
+    }
+    assert_eq!(training, [kept.as_str()], "{versions:?}");
+
+    let polled = wait(&h, &p, std::slice::from_ref(&kept)).await;
+    assert!(!polled.failed, "{polled:?}");
+    let again = create_version(event, &p.deps).await?;
+    assert_eq!(again.solution_version_arn, Some(kept));
+    h.stop().await
+}
+
+#[tokio::test]
+async fn a_solution_name_taken_in_another_dataset_group_is_an_invalid_request_naming_solutions()
+-> TestResult {
+    let h = Harness::start().await;
+    let p = pipeline(&h).await;
+    imported(&h, &p, first_import()).await;
+    let other_group = h.active_dataset_group("other").await;
+    let taken = h
+        .active_solution(&other_group, PERSONALIZATION, USER_PERSONALIZATION)
+        .await;
+
+    let event = p.version_event(
+        PERSONALIZATION,
+        json!({"runId": "run-1", "training": "FULL"}),
+    );
+    let message = invalid(create_version(event, &p.deps).await);
+    assert!(message.starts_with("solutions:"), "{message}");
+    assert!(message.contains(PERSONALIZATION), "{message}");
+    let solutions = h
+        .personalize
+        .list_solutions()
+        .dataset_group_arn(group_arn(&h).await)
+        .send()
+        .await?;
+    assert!(solutions.solutions().is_empty(), "{solutions:?}");
+    assert!(h.solution_versions(&taken).await.is_empty());
     h.stop().await
 }

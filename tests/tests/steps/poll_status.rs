@@ -1,6 +1,6 @@
 //! poll-status: how an import job, a solution version or a campaign is doing, a failure being
 //! an answer rather than an error, and a first wait that follows how long jobs of the same
-//! kind took before.
+//! kind took before; a finished job's duration, and a wait never 0.
 
 use e2e_tests::{Harness, TestResult, epoch_seconds};
 use refresh_core::Settings;
@@ -193,5 +193,44 @@ async fn a_solution_version_and_a_campaign_update_are_polled_like_imports() -> T
         .campaign
         .expect("DescribeCampaign answers the campaign");
     assert_eq!(campaign.solution_version_arn(), Some(version_arn.as_str()));
+    h.stop().await
+}
+
+#[tokio::test]
+async fn a_finished_job_reports_its_duration_however_late_and_a_running_one_never_waits_0_seconds()
+-> TestResult {
+    let h = Harness::start().await;
+    let p = pipeline(&h).await;
+    let event =
+        p.import_event(json!({"runId": "run-1", "imports": [import("interactions", "FULL")]}));
+    let out = h
+        .retry_step(RETRY_SECONDS, || start_import(event.clone(), &p.deps))
+        .await?;
+
+    // Scaled down a thousandfold, the shortest wait is 15 ms; waitSeconds counts whole seconds,
+    // and 0 would have the state machine poll without pause.
+    let scaled = h.deps_with(Settings {
+        wait_scale: 0.001,
+        ..h.deps().settings
+    });
+    let running = PollEvent {
+        arn: None,
+        arns: out.arns.clone(),
+    };
+    let polled = poll_status(running, &scaled).await?;
+    assert!(!polled.done, "{polled:?}");
+    assert!(polled.wait_seconds >= 1, "{polled:?}");
+
+    wait(&h, &p, &out.arns).await;
+    let job = h.import_job(&out.arns[0]).await;
+    let took = epoch_seconds(job.last_updated_date_time().expect("a time"))
+        - epoch_seconds(job.creation_date_time().expect("a time"));
+    assert!(took > 0.0, "{job:?}");
+    for later in [0, 7 * 24 * 3600] {
+        h.advance(later);
+        let polled = p.poll(&out.arns).await;
+        assert!(polled.done, "{polled:?}");
+        assert_eq!(polled.jobs[0].elapsed_seconds, took, "{later} s later");
+    }
     h.stop().await
 }

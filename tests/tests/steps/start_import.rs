@@ -1,18 +1,24 @@
 //! start-import: the first run creates what the config names and waits for it; later calls
 //! find what a run started instead of starting it twice; bad data and bad requests stop a run
-//! before anything is created; a busy dataset or a full quota is a wait, a refusal is not.
+//! before anything is created; a busy dataset or a full quota is a wait, a refusal is not;
+//! each run id names its own jobs, and a run id reused for other data is refused.
 
-use e2e_tests::{Harness, PIPELINE_GROUP, TestResult};
+use e2e_tests::{
+    BUCKET, Harness, INTERACTIONS_SCHEMA, PIPELINE_GROUP, PIPELINE_PREFIX, TestResult,
+};
 use refresh_core::steps::start_import::{handle, start_import};
 use serde_json::json;
 
 use super::{
-    RETRY_SECONDS, dataset_arn, dataset_groups, group_arn, import, import_jobs, incoming, invalid,
-    pipeline, retryable, wait,
+    RETRY_SECONDS, dataset_arn, dataset_groups, group_arn, import, import_jobs, incoming,
+    interactions, invalid, pipeline, retryable, wait,
 };
 
 /// A 13-digit timestamp on line 4.
 const MILLISECONDS: &str = include_str!("../../fixtures/interactions-milliseconds.csv");
+
+/// Three valid interactions: too few for an import on their own.
+const THREE_ROWS: &str = include_str!("../../fixtures/interactions-3-rows.csv");
 
 /// An interactions schema without the config's EVENT_TYPE.
 const SCHEMA_WITHOUT_EVENT_TYPE: &str =
@@ -495,5 +501,161 @@ async fn a_failed_import_is_seen_by_poll_status_and_the_next_call_starts_a_secon
     );
     let polled = wait(&h, &p, &second.arns).await;
     assert!(!polled.failed, "{polled:?}");
+    h.stop().await
+}
+
+#[tokio::test]
+async fn run_ids_that_differ_only_in_punctuation_start_three_import_jobs_each_found_by_its_own_run()
+-> TestResult {
+    let h = Harness::start().await;
+    let p = pipeline(&h).await;
+    let mut started = Vec::new();
+    for run_id in ["week:3", "week.3", "week-3"] {
+        let event =
+            p.import_event(json!({"runId": run_id, "imports": [import("interactions", "FULL")]}));
+        // Each run's import waits for the one before it to end.
+        let out = h
+            .retry_step(RETRY_SECONDS, || start_import(event.clone(), &p.deps))
+            .await?;
+        assert!(!out.imports[0].resumed, "{run_id}: {out:?}");
+        started.push((event, out));
+    }
+
+    // `week-3` is a name as it is; the ids that were cleaned up end with a hash of themselves.
+    let names: Vec<&str> = started
+        .iter()
+        .map(|(_, out)| out.imports[0].job_name.as_str())
+        .collect();
+    assert_eq!(names[2], "movielens-week-3-interactions");
+    for hashed in &names[..2] {
+        let hash = hashed
+            .strip_prefix("movielens-week-3-interactions-")
+            .unwrap_or_else(|| panic!("{hashed} is the plain name and a hash"));
+        assert!(
+            hash.len() == 8 && hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')),
+            "{hashed}"
+        );
+    }
+    assert_ne!(names[0], names[1]);
+    let dataset = dataset_arn(&h, "INTERACTIONS").await;
+    assert_eq!(import_jobs(&h, &dataset).await.len(), 3);
+
+    for (event, out) in &started {
+        let again = start_import(event.clone(), &p.deps).await?;
+        assert!(again.imports[0].resumed, "{again:?}");
+        assert_eq!(again.arns, out.arns);
+    }
+    assert_eq!(import_jobs(&h, &dataset).await.len(), 3);
+    h.stop().await
+}
+
+#[tokio::test]
+async fn a_run_id_asked_to_import_another_location_or_mode_is_refused_naming_run_id() -> TestResult
+{
+    let h = Harness::start().await;
+    let p = pipeline(&h).await;
+    let event =
+        p.import_event(json!({"runId": "run-1", "imports": [import("interactions", "FULL")]}));
+    let first = h
+        .retry_step(RETRY_SECONDS, || start_import(event.clone(), &p.deps))
+        .await?;
+    let elsewhere = incoming(&h, "elsewhere", interactions()).await;
+
+    for other in [
+        import("interactions", "INCREMENTAL"),
+        json!({"dataset": "interactions", "mode": "FULL", "dataLocation": elsewhere}),
+    ] {
+        let event = p.import_event(json!({"runId": "run-1", "imports": [other]}));
+        let message = invalid(start_import(event, &p.deps).await);
+        assert!(message.starts_with("runId:"), "{message}");
+        assert!(message.contains(&first.imports[0].job_name), "{message}");
+    }
+    let jobs = import_jobs(&h, &dataset_arn(&h, "INTERACTIONS").await).await;
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    assert_eq!(
+        jobs[0].dataset_import_job_arn(),
+        Some(first.arns[0].as_str())
+    );
+    h.stop().await
+}
+
+#[tokio::test]
+async fn a_dataset_name_taken_in_another_dataset_group_is_an_invalid_request_naming_the_field()
+-> TestResult {
+    let h = Harness::start().await;
+    let p = pipeline(&h).await;
+    let other_group = h.active_dataset_group("other").await;
+    let schema = h.schema("other-interactions", INTERACTIONS_SCHEMA).await;
+    let taken = h
+        .active_dataset(
+            &other_group,
+            "movielens-interactions",
+            "INTERACTIONS",
+            &schema,
+        )
+        .await;
+
+    // Waiting for the pipeline's dataset group is a retry; the taken name is not.
+    let event =
+        p.import_event(json!({"runId": "run-1", "imports": [import("interactions", "FULL")]}));
+    let message = invalid(
+        h.retry_step(RETRY_SECONDS, || start_import(event.clone(), &p.deps))
+            .await,
+    );
+    assert!(
+        message.starts_with("datasets.interactions.name"),
+        "{message}"
+    );
+    assert!(message.contains("movielens-interactions"), "{message}");
+    assert!(import_jobs(&h, &taken).await.is_empty());
+    let datasets = h
+        .personalize
+        .list_datasets()
+        .dataset_group_arn(group_arn(&h).await)
+        .send()
+        .await?;
+    assert!(datasets.datasets().is_empty(), "{datasets:?}");
+    h.stop().await
+}
+
+#[tokio::test]
+async fn an_empty_file_too_few_interactions_or_a_folder_read_as_a_file_is_refused_before_anything_is_created()
+-> TestResult {
+    let h = Harness::start().await;
+    let p = pipeline(&h).await;
+    let empty = incoming(&h, "empty", String::new()).await;
+    let few = incoming(&h, "few", THREE_ROWS.to_owned()).await;
+    // The interactions folder, named without its trailing `/`: a key no object has.
+    let folder = format!("s3://{BUCKET}/{PIPELINE_PREFIX}/interactions");
+    let folder_missing = format!("{folder} does not exist");
+
+    for (location, expected) in [
+        (empty.as_str(), vec![empty.as_str(), "the file is empty"]),
+        (
+            few.as_str(),
+            vec![few.as_str(), "3 interactions", "needs at least 1000"],
+        ),
+        (folder.as_str(), vec![folder_missing.as_str()]),
+    ] {
+        let event = p.import_event(json!({
+            "runId": "run-1",
+            "imports": [{"dataset": "interactions", "mode": "FULL", "dataLocation": location}]
+        }));
+        let message = invalid(start_import(event, &p.deps).await);
+        for part in expected {
+            assert!(message.contains(part), "{part}: {message}");
+        }
+    }
+
+    // A configUri that is a folder.
+    let config_folder = format!("s3://{BUCKET}/{PIPELINE_PREFIX}/");
+    let event = json!({"request": {"configUri": config_folder}, "executionName": "exec-1"});
+    let message = invalid(handle(event, &p.deps).await);
+    assert!(
+        message.contains(&format!("configUri: {config_folder}")),
+        "{message}"
+    );
+
+    assert!(dataset_groups(&h).await.is_empty());
     h.stop().await
 }

@@ -1,17 +1,20 @@
 //! update-campaign: the first deployment creates the campaign; the quality gate keeps a worse
 //! FULL version out and lets an UPDATE through on the FULL base it builds on; a campaign busy
-//! with another version, or a version still training, is a wait; a failed version fails.
+//! with another version, or a version still training, is a wait; a failed version fails; a
+//! version of another solution, or a campaign name taken by another solution, is refused; a
+//! run that trains deploys its own version.
 
-use aws_sdk_personalize::types::Campaign;
-use e2e_tests::{Harness, TestResult, shift_timestamps};
+use aws_sdk_personalize::types::{Campaign, SolutionVersion};
+use e2e_tests::{Harness, TestResult, epoch_seconds, shift_timestamps};
 use refresh_core::StepError;
 use refresh_core::steps::create_version::create_version;
 use refresh_core::steps::update_campaign::update_campaign;
 use serde_json::{Value, json};
 
 use super::{
-    PERSONALIZATION, Pipeline, RECOMMENDATIONS, RETRY_SECONDS, Served, deployed, import, imported,
-    incoming, interactions, pipeline, retryable, served, shuffled, trained, wait,
+    PERSONALIZATION, POPULARITY, Pipeline, RECOMMENDATIONS, RETRY_SECONDS, Served, deployed,
+    import, imported, incoming, interactions, invalid, pipeline, retryable, served, shuffled,
+    trained, wait,
 };
 
 /// The gate of [`PERSONALIZATION`]: the config's, not the popularity solution's own.
@@ -289,5 +292,138 @@ async fn a_campaign_busy_with_another_version_or_a_version_in_training_is_a_wait
         }
         other => panic!("expected ResourceFailed, got {other:?}"),
     }
+    h.stop().await
+}
+
+#[tokio::test]
+async fn a_version_of_another_solution_is_refused_naming_solution_version_arn_and_the_campaign_is_unchanged()
+-> TestResult {
+    let h = Harness::start().await;
+    let p = pipeline(&h).await;
+    let s = served(&h, &p).await;
+    let run = json!({"runId": "run-2", "training": "FULL"});
+    let popularity = p.version_event(POPULARITY, run.clone());
+    let other = h
+        .retry_step(RETRY_SECONDS, || {
+            create_version(popularity.clone(), &p.deps)
+        })
+        .await?
+        .solution_version_arn
+        .expect("a FULL training has a version");
+    wait(&h, &p, std::slice::from_ref(&other)).await;
+
+    let message = invalid(update_campaign(p.campaign_event(Some(&other), run), &p.deps).await);
+    assert!(message.starts_with("solutionVersionArn:"), "{message}");
+    assert!(message.contains(&other), "{message}");
+    let c = campaign(&h, &s.campaign_arn).await;
+    assert_eq!(c.solution_version_arn(), Some(s.version_arn.as_str()));
+    assert!(c.latest_campaign_update().is_none(), "{c:?}");
+    h.stop().await
+}
+
+#[tokio::test]
+async fn a_campaign_name_taken_by_a_campaign_of_another_solution_is_refused_naming_campaigns_and_left_alone()
+-> TestResult {
+    let h = Harness::start().await;
+    let p = pipeline(&h).await;
+    let run =
+        json!({"runId": "run-1", "imports": [import("interactions", "FULL")], "training": "FULL"});
+    imported(&h, &p, run.clone()).await;
+    let popularity = p.version_event(POPULARITY, run.clone());
+    let other = h
+        .retry_step(RETRY_SECONDS, || {
+            create_version(popularity.clone(), &p.deps)
+        })
+        .await?
+        .solution_version_arn
+        .expect("a FULL training has a version");
+    wait(&h, &p, std::slice::from_ref(&other)).await;
+    // The name the config gives the User-Personalization solution's campaign, taken by hand.
+    let taken = h
+        .personalize
+        .create_campaign()
+        .name(RECOMMENDATIONS)
+        .solution_version_arn(&other)
+        .send()
+        .await?
+        .campaign_arn
+        .expect("CreateCampaign answers an ARN");
+    wait(&h, &p, std::slice::from_ref(&taken)).await;
+
+    let version_arn = trained(&h, &p, run.clone())
+        .await
+        .solution_version_arn
+        .expect("a FULL training has a version");
+    let message =
+        invalid(update_campaign(p.campaign_event(Some(&version_arn), run), &p.deps).await);
+    assert!(message.starts_with("campaigns:"), "{message}");
+    assert!(message.contains(RECOMMENDATIONS), "{message}");
+    let c = campaign(&h, &taken).await;
+    assert_eq!(c.solution_version_arn(), Some(other.as_str()));
+    assert!(c.latest_campaign_update().is_none(), "{c:?}");
+    let campaigns = h.personalize.list_campaigns().send().await?;
+    assert_eq!(campaigns.campaigns().len(), 1, "{campaigns:?}");
+    h.stop().await
+}
+
+#[tokio::test]
+async fn without_a_version_a_run_deploys_what_it_trained_once_active_and_a_run_that_trained_nothing_is_skipped()
+-> TestResult {
+    let h = Harness::start().await;
+    let p = pipeline(&h).await;
+    let s = served(&h, &p).await;
+    let run_2 = json!({"runId": "run-2", "training": "FULL"});
+    let run_3 = json!({"runId": "run-3", "training": "FULL"});
+    let mut started = Vec::new();
+    for run in [&run_2, &run_3] {
+        let event = p.version_event(PERSONALIZATION, run.clone());
+        let version = h
+            .retry_step(RETRY_SECONDS, || create_version(event.clone(), &p.deps))
+            .await?
+            .solution_version_arn
+            .expect("a FULL training has a version");
+        started.push(version);
+        h.advance(60);
+    }
+    let (own, newer) = (&started[0], &started[1]);
+
+    // While run-2's version trains, the served one is the newest ACTIVE: run-2 waits for its own.
+    let event = p.campaign_event(None, run_2.clone());
+    let message = retryable(update_campaign(event.clone(), &p.deps).await);
+    assert!(message.contains(own.as_str()), "{message}");
+    assert_eq!(
+        campaign(&h, &s.campaign_arn).await.solution_version_arn(),
+        Some(s.version_arn.as_str())
+    );
+
+    // Once both are ACTIVE, run-3's is the newest: run-2 still deploys its own.
+    wait(&h, &p, &started).await;
+    let created =
+        |v: &SolutionVersion| epoch_seconds(v.creation_date_time().expect("a creation time"));
+    let newest = h.solution_version(newer).await;
+    assert_eq!(newest.status(), Some("ACTIVE"));
+    assert!(created(&newest) > created(&h.solution_version(own).await));
+    let out = update_campaign(event, &p.deps).await?;
+    assert_eq!(out.solution_version_arn.as_ref(), Some(own), "{out:?}");
+    assert_eq!(out.campaigns[0].action, "updated", "{out:?}");
+    assert_eq!(out.arns, [s.campaign_arn.as_str()]);
+    let polled = wait(&h, &p, &out.arns).await;
+    assert!(!polled.failed, "{polled:?}");
+    let c = campaign(&h, &s.campaign_arn).await;
+    assert_eq!(c.solution_version_arn(), Some(own.as_str()));
+
+    // An UPDATE with nothing imported since trains nothing, and so deploys nothing.
+    let run_4 = json!({"runId": "run-4", "training": "UPDATE"});
+    let trained_nothing =
+        create_version(p.version_event(PERSONALIZATION, run_4.clone()), &p.deps).await?;
+    assert!(trained_nothing.skipped, "{trained_nothing:?}");
+    let out = update_campaign(p.campaign_event(None, run_4), &p.deps).await?;
+    assert!(out.skipped, "{out:?}");
+    let reason = out.reason.unwrap_or_default();
+    assert!(reason.contains("trained no version"), "{reason}");
+    assert_eq!(out.solution_version_arn, None);
+    assert!(out.campaigns.is_empty() && out.arns.is_empty());
+    let c = campaign(&h, &s.campaign_arn).await;
+    assert_eq!(c.solution_version_arn(), Some(own.as_str()));
     h.stop().await
 }

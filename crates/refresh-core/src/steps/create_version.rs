@@ -242,6 +242,12 @@ async fn recent_versions(
 
 /// Keeps one version of each name, newest name first: of versions sharing a name, the first
 /// created of those still alive (not failed or stopped), or the newest when none is.
+///
+/// "First created" reads the service's creation times, which are to the millisecond. Two
+/// calls whose versions were created in the same millisecond are told apart by ARN, which
+/// says nothing of their order: a call that saw only its own version keeps it, and the other
+/// may keep its own too, so both trainings run. Closing that gap needs an order the service
+/// does not give (a lock, or a record of the first creation, outside Personalize).
 fn one_per_name(versions: Vec<SolutionVersion>) -> Vec<SolutionVersion> {
     let mut kept: Vec<SolutionVersion> = Vec::new();
     for version in versions {

@@ -418,6 +418,9 @@ mod tests {
             ("CREATE PENDING", 3)
         );
 
+        let out = summarise(vec![job("a", "CREATE IN_PROGRESS", 120.0)], 0.0);
+        assert_eq!(out.wait_seconds, 1, "a running job is never polled without a pause");
+
         let out = summarise(vec![job("a", ACTIVE, 0.0)], 1.0);
         assert!(out.done && !out.failed);
         assert_eq!(out.wait_seconds, 0);

@@ -231,11 +231,22 @@ async fn same_import(
         .unwrap_or_default();
     if found_mode != mode.as_str() || found_location != location {
         return Err(StepError::invalid(format!(
-            "runId: run {run_id:?} already started import job {name}, a {found_mode} import of {found_location}; this request asks for a {} import of {location}: give a new run its own runId",
-            mode.as_str()
+            "runId: run {run_id:?} already started import job {name}, {} import of {found_location}; this request asks for {} import of {location}: give a new run its own runId",
+            with_article(found_mode),
+            with_article(mode.as_str())
         )));
     }
     Ok(())
+}
+
+/// `a FULL` or `an INCREMENTAL`.
+fn with_article(mode: &str) -> String {
+    let article = if mode.starts_with(['A', 'E', 'I', 'O', 'U']) {
+        "an"
+    } else {
+        "a"
+    };
+    format!("{article} {mode}")
 }
 
 fn dataset_of(datasets: &[DatasetSummary], dataset_type: DatasetType) -> Option<String> {
