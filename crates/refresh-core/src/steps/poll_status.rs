@@ -419,7 +419,10 @@ mod tests {
         );
 
         let out = summarise(vec![job("a", "CREATE IN_PROGRESS", 120.0)], 0.0);
-        assert_eq!(out.wait_seconds, 1, "a running job is never polled without a pause");
+        assert_eq!(
+            out.wait_seconds, 1,
+            "a running job is never polled without a pause"
+        );
 
         let out = summarise(vec![job("a", ACTIVE, 0.0)], 1.0);
         assert!(out.done && !out.failed);
