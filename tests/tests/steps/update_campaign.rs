@@ -427,3 +427,79 @@ async fn without_a_version_a_run_deploys_what_it_trained_once_active_and_a_run_t
     assert_eq!(c.solution_version_arn(), Some(own.as_str()));
     h.stop().await
 }
+
+#[tokio::test]
+async fn a_campaign_switched_by_hand_to_follow_latest_is_reported_as_drift() -> TestResult {
+    let h = Harness::start().await;
+    let p = pipeline(&h).await;
+    let s = served(&h, &p).await;
+
+    // GIVEN someone switched the campaign to follow the solution's latest version by hand
+    let solution_arn = s
+        .version_arn
+        .rsplit_once('/')
+        .map(|(solution, _)| solution.to_owned())
+        .expect("a version ARN ends in its id");
+    h.personalize
+        .update_campaign()
+        .campaign_arn(&s.campaign_arn)
+        .solution_version_arn(format!("{solution_arn}/$LATEST"))
+        .campaign_config(
+            aws_sdk_personalize::types::CampaignConfig::builder()
+                .sync_with_latest_solution_version(true)
+                .build(),
+        )
+        .send()
+        .await?;
+    wait(&h, &p, std::slice::from_ref(&s.campaign_arn)).await;
+
+    // WHEN the pipeline deploys the version the campaign follows
+    let run = json!({"runId": "run-2", "training": "NONE", "deploy": true});
+    let out = deployed(&h, &p, &s.version_arn, run).await;
+
+    // THEN nothing is deployed again, and the setting the config does not ask for is reported
+    let outcome = &out.campaigns[0];
+    assert_eq!(outcome.action, "unchanged", "{out:?}");
+    assert!(out.arns.is_empty(), "{out:?}");
+    let drift: Vec<&str> = out.drift.iter().map(|d| d.field.as_str()).collect();
+    // (the hand-made config also dropped the item exploration the config asks for)
+    assert_eq!(
+        drift,
+        [
+            "campaignConfig.syncWithLatestSolutionVersion",
+            "campaignConfig.itemExplorationConfig.explorationWeight"
+        ],
+        "{out:?}"
+    );
+    assert_eq!(out.drift[0].found, json!(true));
+    assert_eq!(out.drift[1].found, Value::Null);
+    h.stop().await
+}
+
+#[tokio::test]
+async fn a_campaign_configured_to_follow_latest_is_created_on_latest_and_then_left_to_follow()
+-> TestResult {
+    let h = Harness::start().await;
+    let mut p = pipeline(&h).await;
+    let mut config = e2e_tests::pipeline_config();
+    config["solutions"][0]["campaigns"][0]["syncWithLatestSolutionVersion"] = true.into();
+    p.config_uri = h.upload_config("follow-latest.json", &config).await;
+
+    // GIVEN the first deployment, which creates the campaign on the solution's $LATEST
+    let s = served(&h, &p).await;
+    let c = campaign(&h, &s.campaign_arn).await;
+    let follows = c
+        .campaign_config()
+        .and_then(|c| c.sync_with_latest_solution_version());
+    assert_eq!(follows, Some(true), "{c:?}");
+
+    // WHEN a later run trains a new version and deploys
+    let run = full_run(&h, "run-2", interactions()).await;
+    let newer = version_of(&h, &p, run.clone()).await;
+    let out = update_campaign(p.campaign_event(Some(&newer), run), &p.deps).await?;
+
+    // THEN the pipeline leaves the campaign to Personalize, which moves it by itself
+    assert_eq!(out.campaigns[0].action, "follows-latest", "{out:?}");
+    assert!(out.arns.is_empty() && out.drift.is_empty(), "{out:?}");
+    h.stop().await
+}

@@ -328,6 +328,17 @@ async fn deploy(
             "campaign {arn} is {status}; it can be updated once it is ACTIVE"
         )));
     }
+    let follows = campaign
+        .campaign_config()
+        .and_then(CampaignConfig::sync_with_latest_solution_version)
+        .unwrap_or(false);
+    if configured.sync_with_latest_solution_version && follows {
+        // Personalize moves it to each new ACTIVE version by itself (an update it runs may
+        // be under way now).
+        report_drift(&campaign, configured, drift);
+        outcome.action = "follows-latest";
+        return Ok(outcome);
+    }
     if let Some(update) = campaign.latest_campaign_update() {
         let update_status = update.status().unwrap_or_default();
         if is_pending(update_status) {
@@ -343,11 +354,7 @@ async fn deploy(
     }
     report_drift(&campaign, configured, drift);
     if served == target {
-        outcome.action = if configured.sync_with_latest_solution_version {
-            "follows-latest"
-        } else {
-            "unchanged"
-        };
+        outcome.action = "unchanged";
         return Ok(outcome);
     }
 
@@ -519,6 +526,26 @@ async fn judge(
         ));
     };
 
+    // A campaign that follows its solution serves `<solution>/$LATEST`: its newest ACTIVE
+    // version.
+    let latest;
+    let served = if served.ends_with("/$LATEST") {
+        let family = solution_versions(client, solution_of(served)).await?;
+        match family.iter().find(|v| v.status() == Some(ACTIVE)) {
+            Some(v) => {
+                latest = v.solution_version_arn().unwrap_or_default().to_owned();
+                latest.as_str()
+            }
+            None => {
+                return Ok(decision(
+                    true,
+                    format!("the campaign follows {served}, which has no ACTIVE version yet"),
+                ));
+            }
+        }
+    } else {
+        served
+    };
     let served_version = describe_version(client, served).await?;
     let served_versions;
     let served_family = if served_version.solution_arn() == candidate.solution_arn() {
