@@ -2,7 +2,8 @@
 //! FULL version out and lets an UPDATE through on the FULL base it builds on; a campaign busy
 //! with another version, or a version still training, is a wait; a failed version fails; a
 //! version of another solution, or a campaign name taken by another solution, is refused; a
-//! run that trains deploys its own version.
+//! run that trains deploys its own version; a campaign that failed to create is deleted and
+//! created again; one that follows the latest version is left to Personalize.
 
 use aws_sdk_personalize::types::{Campaign, SolutionVersion};
 use e2e_tests::{Harness, TestResult, epoch_seconds, shift_timestamps};
@@ -501,5 +502,44 @@ async fn a_campaign_configured_to_follow_latest_is_created_on_latest_and_then_le
     // THEN the pipeline leaves the campaign to Personalize, which moves it by itself
     assert_eq!(out.campaigns[0].action, "follows-latest", "{out:?}");
     assert!(out.arns.is_empty() && out.drift.is_empty(), "{out:?}");
+    h.stop().await
+}
+
+#[tokio::test]
+async fn a_campaign_that_failed_to_create_is_deleted_and_created_again_by_the_next_attempt()
+-> TestResult {
+    let h = Harness::start().await;
+    let p = pipeline(&h).await;
+    let run =
+        json!({"runId": "run-1", "imports": [import("interactions", "FULL")], "training": "FULL"});
+    let version_arn = version_of(&h, &p, run.clone()).await;
+
+    // GIVEN the campaign's creation fails in the service
+    h.add_fault(json!({"kind": "failNextJob", "jobKind": "campaign", "reason": "capacity"}))
+        .await?;
+    let event = p.campaign_event(Some(&version_arn), run);
+    let first = update_campaign(event.clone(), &p.deps).await?;
+    assert_eq!(first.campaigns[0].action, "created");
+    let polled = wait(&h, &p, &first.arns).await;
+    assert!(polled.failed, "{polled:?}");
+
+    // WHEN the step runs again (a redrive): the failed campaign is deleted, a wait meanwhile
+    let message = retryable(update_campaign(event.clone(), &p.deps).await);
+    assert!(message.contains("being deleted"), "{message}");
+    let message = retryable(update_campaign(event.clone(), &p.deps).await);
+    assert!(message.contains("DELETE"), "{message}");
+
+    // THEN once it is gone, the next attempt creates it anew and it serves the version
+    let again = h
+        .retry_step(RETRY_SECONDS, || update_campaign(event.clone(), &p.deps))
+        .await?;
+    assert_eq!(again.campaigns[0].action, "created", "{again:?}");
+    let polled = wait(&h, &p, &again.arns).await;
+    assert!(!polled.failed, "{polled:?}");
+    let c = campaign(&h, &again.arns[0]).await;
+    assert_eq!(c.status(), Some("ACTIVE"));
+    assert_eq!(c.solution_version_arn(), Some(version_arn.as_str()));
+    let campaigns = h.personalize.list_campaigns().send().await?;
+    assert_eq!(campaigns.campaigns().len(), 1, "{campaigns:?}");
     h.stop().await
 }

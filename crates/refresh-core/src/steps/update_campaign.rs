@@ -319,6 +319,11 @@ async fn deploy(
                 .unwrap_or_default()
         )));
     }
+    if status.starts_with("DELETE") {
+        return Err(StepError::retryable(format!(
+            "campaign {arn} is {status}; it is created again once it is gone"
+        )));
+    }
     if status != ACTIVE {
         if is_pending(status) && served == target {
             outcome.action = "deploying";
