@@ -3,7 +3,9 @@
 //! or finds the ones it already started.
 
 use aws_sdk_personalize::Client;
-use aws_sdk_personalize::types::{DataSource, DatasetSummary, ImportMode as SdkImportMode};
+use aws_sdk_personalize::types::{
+    DataSource, DatasetImportJobSummary, DatasetSummary, ImportMode as SdkImportMode,
+};
 use dataset_files::schema::DatasetType;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -161,12 +163,14 @@ pub async fn start_import(
             current,
             next_name: crate::service::attempt_name(&base, next),
             checked,
+            jobs,
         });
     }
 
     let mut drift = Vec::new();
     let group_arn = ensure_dataset_group(client, config).await?;
-    let dataset_arns = ensure_datasets(client, config, &group_arn, &mut drift).await?;
+    let dataset_arns =
+        ensure_datasets(client, config, &group_arn, &existing_datasets, &mut drift).await?;
     let event_tracker = match &config.event_tracker {
         Some(tracker) => {
             Some(ensure_event_tracker(client, &group_arn, &tracker.name, &mut drift).await?)
@@ -204,6 +208,8 @@ struct ImportPlan {
     /// The name a new job takes.
     next_name: String,
     checked: Option<crate::s3::CheckedData>,
+    /// The dataset's import jobs, newest first, as listed while planning.
+    jobs: Vec<DatasetImportJobSummary>,
 }
 
 /// Checks that the run's job found by name imports what the request asks: a run id reused for
@@ -328,21 +334,22 @@ fn ready(
 }
 
 /// Makes sure each configured dataset exists with the configured schema, answering their
-/// ARNs. A dataset whose schema differs from the config's stops the run.
+/// ARNs. `existing` is the group's datasets as listed while planning (none for a group just
+/// created). A dataset whose schema differs from the config's stops the run.
 async fn ensure_datasets(
     client: &Client,
     config: &PipelineConfig,
     group_arn: &str,
+    existing: &[DatasetSummary],
     drift: &mut Vec<Drift>,
 ) -> Result<Vec<(DatasetType, String)>, StepError> {
-    let existing = datasets(client, group_arn).await?;
     let mut arns = Vec::new();
     let mut waiting = Vec::new();
     for (dataset_type, dataset) in config.datasets.iter() {
         let at = format!("datasets.{}", key_of(dataset_type));
         let wanted: Value = dataset.schema.clone();
         let name = config.dataset_name(dataset_type);
-        let arn = match dataset_of(&existing, dataset_type) {
+        let arn = match dataset_of(existing, dataset_type) {
             Some(arn) => {
                 let found = client
                     .describe_dataset()
@@ -587,8 +594,7 @@ async fn start_job(
     }
 
     // One import at a time per dataset: another one running is a wait, not a failure.
-    let jobs = import_jobs(client, dataset_arn).await?;
-    if let Some(running) = jobs.iter().find(|j| {
+    if let Some(running) = plan.jobs.iter().find(|j| {
         is_pending(j.status().unwrap_or_default()) && j.job_name() != Some(plan.next_name.as_str())
     }) {
         return Err(StepError::retryable(format!(
