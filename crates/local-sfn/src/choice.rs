@@ -267,6 +267,12 @@ impl Timestamp {
                 - offset_seconds;
         Some(Timestamp { seconds, nanos })
     }
+
+    /// The instant as a time of the clock.
+    pub fn to_system_time(self) -> std::time::SystemTime {
+        let nanos = std::time::Duration::from_nanos(u64::from(self.nanos));
+        sim_clock::from_epoch_seconds(self.seconds as f64) + nanos
+    }
 }
 
 fn is_leap_year(year: i64) -> bool {

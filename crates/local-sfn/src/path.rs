@@ -125,6 +125,12 @@ pub fn is_reference_path(path: &str) -> bool {
     parse(path).is_ok_and(|(_, segments)| segments.iter().all(Segment::is_definite))
 }
 
+/// Whether `path` is a JSONPath this module can evaluate, into the input (`$`) or the
+/// context object (`$$`).
+pub fn is_valid_path(path: &str) -> bool {
+    parse(path).is_ok()
+}
+
 /// Builds the payload of `Parameters` or `ResultSelector` from its template.
 ///
 /// A key ending in `.$` loses the suffix and takes its value from a path (`$...`), a context
