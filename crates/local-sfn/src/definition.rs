@@ -109,6 +109,8 @@ pub(crate) struct State {
     pub transition: Transition,
     pub retry: Vec<Retrier>,
     pub catch: Vec<Catcher>,
+    /// Whether any of its fields reads the context object (`$$`), which is then built for it.
+    pub uses_context: bool,
 }
 
 /// Where a state goes when it is done.
@@ -707,6 +709,7 @@ fn read_state(name: &str, value: &Value, scope: &Scope) -> Result<State, Definit
         transition,
         retry,
         catch,
+        uses_context: value.to_string().contains("$$"),
     })
 }
 

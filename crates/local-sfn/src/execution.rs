@@ -712,7 +712,11 @@ impl Run {
             &format!("{kind}StateEntered"),
             Some((
                 "stateEnteredEventDetails",
-                json!({"name": state.name, "input": text(&raw), "inputDetails": not_truncated()}),
+                object([
+                    ("name", Value::String(state.name.clone())),
+                    ("input", Value::String(text(&raw))),
+                    ("inputDetails", not_truncated()),
+                ]),
             )),
         );
         let mut attempts = vec![0u64; state.retry.len()];
@@ -767,8 +771,11 @@ impl Run {
                 &format!("{kind}StateExited"),
                 Some((
                     "stateExitedEventDetails",
-                    json!({"name": state.name, "output": text(&exit.output),
-                           "outputDetails": not_truncated()}),
+                    object([
+                        ("name", Value::String(state.name.clone())),
+                        ("output", Value::String(text(&exit.output))),
+                        ("outputDetails", not_truncated()),
+                    ]),
                 )),
             );
         }
@@ -829,7 +836,10 @@ impl Run {
             Transition::Next(next) => Some(next.clone()),
             Transition::End | Transition::Decided => None,
         };
-        let context = || self.context(state_context, None);
+        let context = || match state.uses_context {
+            true => self.context(state_context, None),
+            false => Value::Null,
+        };
         let effective = select_input(state.input_path.as_deref(), raw, &context)?;
         let parameters = |input: &Value| -> Result<Value, StatesError> {
             match &state.parameters {
@@ -969,11 +979,12 @@ impl Run {
                     .iter()
                     .enumerate()
                     .map(|(index, item)| match &state.parameters {
-                        Some(template) => path::apply_template(
+                        Some(template) if state.uses_context => path::apply_template(
                             template,
                             &effective,
                             &self.context(state_context, Some((index, item))),
                         ),
+                        Some(template) => path::apply_template(template, &effective, &Value::Null),
                         None => Ok(item.clone()),
                     })
                     .collect::<Result<Vec<_>, _>>()?;
@@ -1481,6 +1492,17 @@ struct StateContext<'a> {
     name: &'a str,
     entered_time: SystemTime,
     retry_count: u64,
+}
+
+/// A JSON object of these fields, built without going through serde (history details are
+/// built for every state, so this is on the runner's hot path).
+fn object<const N: usize>(fields: [(&str, Value); N]) -> Value {
+    Value::Object(
+        fields
+            .into_iter()
+            .map(|(key, value)| (key.to_owned(), value))
+            .collect(),
+    )
 }
 
 /// The frame at `path` below `root`, following started children.

@@ -59,7 +59,9 @@ pub(crate) fn text(value: &Value) -> String {
 
 /// `{"truncated": false}`, which Step Functions attaches to every input and output.
 pub(crate) fn not_truncated() -> Value {
-    json!({"truncated": false})
+    let mut details = Map::new();
+    details.insert("truncated".into(), Value::Bool(false));
+    Value::Object(details)
 }
 
 /// Formats a time as Step Functions writes times in the context object:
