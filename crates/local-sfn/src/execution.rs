@@ -596,15 +596,22 @@ impl Run {
                 )
             }
             Ending::Ended(Err(error)) => {
-                record.error = Some(error.error.clone());
-                record.cause = Some(error.cause.clone());
+                // A Fail state may give no error or no cause: they are then absent, not empty.
+                let error_name = Some(error.error).filter(|e| !e.is_empty());
+                let cause = Some(error.cause).filter(|c| !c.is_empty());
+                let mut details = Map::new();
+                if let Some(error) = &error_name {
+                    details.insert("error".into(), json!(error));
+                }
+                if let Some(cause) = &cause {
+                    details.insert("cause".into(), json!(cause));
+                }
+                record.error = error_name;
+                record.cause = cause;
                 (
                     ExecutionStatus::Failed,
                     "ExecutionFailed",
-                    (
-                        "executionFailedEventDetails",
-                        json!({"error": error.error, "cause": error.cause}),
-                    ),
+                    ("executionFailedEventDetails", Value::Object(details)),
                 )
             }
             Ending::Stopped((error, cause)) => {
@@ -1302,7 +1309,7 @@ impl Run {
                             for (index, outcome) in outcomes {
                                 match outcome {
                                     Ok(output) => results[index] = Some(output),
-                                    Err(error) => failure = failure.or(Some(error)),
+                                    Err(error) => failure = failure.or(Some((index, error))),
                                 }
                             }
                             // A finished worker's hold must go while others still run, or the
@@ -1322,18 +1329,20 @@ impl Run {
         // Children still running are aborted; their progress stays in the checkpoint.
         drop(running);
         drop(last_hold);
-        let aborted = self.started_children(&base);
-        if let Some(error) = failure {
-            for index in aborted {
+        if let Some((failed, error)) = failure {
+            // Parallel branches have no events of their own; Map iterations do.
+            let aborted = self.started_children(&base);
+            for index in aborted
+                .into_iter()
+                .filter(|i| *i != failed && kind == "Map")
+            {
                 self.event(
                     cursor,
-                    &format!("{label}Aborted"),
-                    (kind == "Map").then(|| {
-                        (
-                            "mapIterationAbortedEventDetails",
-                            json!({"name": state.name, "index": index}),
-                        )
-                    }),
+                    "MapIterationAborted",
+                    Some((
+                        "mapIterationAbortedEventDetails",
+                        json!({"name": state.name, "index": index}),
+                    )),
                 );
             }
             self.event(cursor, &format!("{kind}StateFailed"), None);

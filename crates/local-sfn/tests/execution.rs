@@ -465,3 +465,114 @@ async fn records_survive_a_round_trip_through_json() {
     assert_eq!(back, record);
     assert!(back.redrivable().is_ok());
 }
+
+#[tokio::test]
+async fn a_failed_branch_fails_the_parallel_state_and_its_catcher_takes_over() {
+    let s = setup();
+    let record = run(
+        &s,
+        json!({"StartAt": "P", "States": {
+            "P": {"Type": "Parallel", "Next": "Ok", "ResultPath": "$.r",
+                  "Catch": [{"ErrorEquals": ["Custom"], "ResultPath": "$.caught", "Next": "Recovered"}],
+                  "Branches": [
+                    {"StartAt": "Slow", "States": {"Slow": {"Type": "Wait", "Seconds": 600, "End": true}}},
+                    {"StartAt": "Bad", "States": {"Bad": {"Type": "Task", "Resource": lambda("fail"), "End": true}}}
+                  ]},
+            "Ok": {"Type": "Succeed"},
+            "Recovered": {"Type": "Pass", "End": true}
+        }}),
+        json!({"error": "Custom"}),
+    )
+    .await;
+    assert_eq!(record.status, ExecutionStatus::Succeeded);
+    assert_eq!(record.output.as_ref().unwrap()["caught"]["Error"], "Custom");
+    assert_eq!(record.states_entered(), ["P", "Slow", "Bad", "Recovered"]);
+    let types = event_types(&record);
+    assert!(types.contains(&"ParallelStateFailed"));
+    // The failure aborted the wait: no simulated time went by.
+    assert_eq!(s.clock.now(), start_time());
+}
+
+#[tokio::test]
+async fn a_fail_state_without_error_or_cause_leaves_them_absent() {
+    let s = setup();
+    let record = run(
+        &s,
+        json!({"StartAt": "F", "States": {"F": {"Type": "Fail"}}}),
+        json!({}),
+    )
+    .await;
+    assert_eq!(record.status, ExecutionStatus::Failed);
+    assert_eq!((record.error, record.cause), (None, None));
+    let failed = record.history.last().unwrap();
+    assert_eq!(
+        failed.details,
+        Some(("executionFailedEventDetails".into(), json!({})))
+    );
+}
+
+#[tokio::test]
+async fn an_iteration_failing_marks_only_the_others_aborted() {
+    let s = setup();
+    let record = run(
+        &s,
+        json!({"StartAt": "M", "States": {
+            "M": {"Type": "Map", "ItemsPath": "$.items", "End": true,
+                  "ItemProcessor": {"StartAt": "W", "States": {
+                      "W": {"Type": "Wait", "SecondsPath": "$.wait", "Next": "T"},
+                      "T": {"Type": "Task", "Resource": lambda("fail"), "End": true}}}}
+        }}),
+        json!({"items": [{"wait": 5, "error": "E"}, {"wait": 50, "error": "E"}, {"wait": 50, "error": "E"}]}),
+    )
+    .await;
+    assert_eq!(record.status, ExecutionStatus::Failed);
+    let count = |t: &str| event_types(&record).iter().filter(|e| **e == t).count();
+    assert_eq!(count("MapIterationFailed"), 1);
+    assert_eq!(count("MapIterationAborted"), 2);
+    assert_eq!(count("MapStateFailed"), 1);
+}
+
+/// Redrive reaches into nested Maps: only the inner iteration that failed runs again.
+#[tokio::test]
+async fn redrive_resumes_inside_nested_maps() {
+    let s = setup();
+    let definition = Definition::from_value(&json!({"StartAt": "Outer", "States": {
+        "Outer": {"Type": "Map", "ItemsPath": "$.groups", "MaxConcurrency": 1, "End": true,
+          "ItemProcessor": {"StartAt": "Inner", "States": {
+            "Inner": {"Type": "Map", "ItemsPath": "$.members", "MaxConcurrency": 1, "End": true,
+              "ItemProcessor": {"StartAt": "Count", "States": {
+                "Count": {"Type": "Task", "Resource": lambda("counted"), "End": true}}}}}}}
+    }}))
+    .unwrap();
+    let calls = Arc::new(std::sync::Mutex::new(Vec::<i64>::new()));
+    let broken = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let mut functions = s.runner.functions().clone();
+    let (c, b) = (calls.clone(), broken.clone());
+    functions.register("counted", move |input: Value| {
+        let n = input.as_i64().unwrap_or_default();
+        c.lock().unwrap().push(n);
+        let fail = n == 4 && b.load(Ordering::SeqCst);
+        async move {
+            if fail {
+                Err(FunctionError::new("Broken", "four"))
+            } else {
+                Ok(json!(n * 10))
+            }
+        }
+    });
+    let info = ExecutionInfo::new(
+        MACHINE,
+        "nested",
+        json!({"groups": [{"members": [1, 2]}, {"members": [3, 4, 5]}]}),
+        s.clock.now(),
+    );
+    let first = s.runner.start(definition.clone(), info).wait().await;
+    assert_eq!(first.status, ExecutionStatus::Failed);
+    assert_eq!(*calls.lock().unwrap(), [1, 2, 3, 4]);
+
+    broken.store(false, Ordering::SeqCst);
+    let second = s.runner.redrive(definition, first).unwrap().wait().await;
+    assert_eq!(second.status, ExecutionStatus::Succeeded, "{second:?}");
+    assert_eq!(second.output, Some(json!([[10, 20], [30, 40, 50]])));
+    assert_eq!(*calls.lock().unwrap(), [1, 2, 3, 4, 4, 5]);
+}
