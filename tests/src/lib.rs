@@ -10,6 +10,15 @@
 //! always at the same simulated second. The tests live in `tests/tests/*.rs`, modules of one
 //! test binary (`tests/tests/e2e.rs`), and their data files in `tests/fixtures/`; run them with
 //! `cargo test -p e2e-tests`, or one area with `cargo test -p e2e-tests -- campaigns::`.
+//!
+//! For the Amazon States Language conformance corpus (`tests/asl-corpus/`), other engines to
+//! compare the local Step Functions with: [`moto`], run as a server from the Python `make tools`
+//! installs, and [`aws_local_stepfunctions`], run under Node; their Lambda tasks reach the
+//! in-process functions through [`lambda_endpoint`].
+
+pub mod aws_local_stepfunctions;
+pub mod lambda_endpoint;
+pub mod moto;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, UNIX_EPOCH};
@@ -989,5 +998,70 @@ impl Harness {
             }
         }
         panic!("the step still answered RetryableConflict after {MAX_STEP_CALLS} calls");
+    }
+}
+
+// ---- Step Functions ------------------------------------------------------------------------
+
+impl Harness {
+    /// Starts an endpoint as [`Harness::start`] does, but with its state on disk in the
+    /// harness's temporary folder, so that [`Harness::restart`] finds it again.
+    pub async fn on_disk() -> Self {
+        let dir = tempfile::tempdir().expect("a temporary folder for the endpoint");
+        let clock = Clock::virtual_at(UNIX_EPOCH + Duration::from_secs(START_EPOCH_SECONDS));
+        Self::open_on_disk(dir, clock).await
+    }
+
+    /// Stops the endpoint in an orderly way and starts another over the same state folder,
+    /// S3 folder and clock, as restarting the emulator would. The new endpoint has no Lambda
+    /// functions registered yet. For a harness made by [`Harness::on_disk`].
+    pub async fn restart(self) -> Self {
+        let Harness {
+            running,
+            dir,
+            clock,
+            ..
+        } = self;
+        running
+            .stop()
+            .await
+            .expect("the endpoint stops in an orderly way");
+        Self::open_on_disk(dir, clock).await
+    }
+
+    async fn open_on_disk(dir: TempDir, clock: Clock) -> Self {
+        let s3_root = dir.path().join("s3");
+        let settings = Settings::on_disk(dir.path().join("state"), &s3_root);
+        let endpoint = Endpoint::open(settings, clock.clone()).expect("the endpoint opens");
+        let running = endpoint
+            .start("127.0.0.1:0".parse().expect("a socket address"))
+            .await
+            .expect("the endpoint binds an ephemeral port");
+        let config = sdk_config(&running.url(), RetryConfig::disabled()).await;
+        Self {
+            personalize: aws_sdk_personalize::Client::new(&config),
+            s3: s3_client(&config),
+            clock,
+            sdk_config: config,
+            running,
+            s3_root,
+            dir,
+        }
+    }
+
+    /// A Step Functions client for this endpoint, with retries off as the harness's others.
+    pub fn sfn(&self) -> aws_sdk_sfn::Client {
+        aws_sdk_sfn::Client::new(&self.sdk_config)
+    }
+
+    /// The endpoint's Lambda functions, which its executions' Task states call: register
+    /// handlers on the handle returned.
+    pub fn functions(&self) -> local_sfn::Functions {
+        self.running.functions()
+    }
+
+    /// The endpoint's URL, for clients the harness does not make (boto3).
+    pub fn url(&self) -> String {
+        self.running.url()
     }
 }

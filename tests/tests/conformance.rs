@@ -2,7 +2,8 @@
 //! the emulator's embedded model is that model, every served operation refuses a request that
 //! lacks a required member naming it, answers only the errors the model lists for it, and every
 //! operation it does not serve answers UnknownOperationException. The README's list of served
-//! operations is checked against `SERVED_OPERATIONS` too.
+//! operations is checked against `SERVED_OPERATIONS` too, and its list of served Step Functions
+//! operations against `local_sfn::api::SERVED_OPERATIONS` and botocore's Step Functions model.
 //!
 //! botocore is read from the Python that `make tools` installs (`PERSONALIZE_REFRESH_PYTHON`,
 //! or `.venv/bin/python` at the workspace root). Requests are sent as raw AWS JSON 1.1, so no
@@ -38,11 +39,13 @@ const COMMON_ERRORS: &[&str] = &[
 /// The account the emulator puts in ARNs.
 const ACCOUNT: &str = "000000000000";
 
-/// Prints botocore's Personalize model, plain or gzipped (botocore ships either), as JSON on
-/// standard output, and botocore's version on standard error.
+/// Prints botocore's model of the service and API version given as arguments (Personalize's
+/// when none are), plain or gzipped (botocore ships either), as JSON on standard output, and
+/// botocore's version on standard error.
 const READ_BOTOCORE_MODEL: &str = r#"
 import gzip, os, sys, botocore
-folder = os.path.join(os.path.dirname(botocore.__file__), "data", "personalize", "2018-05-22")
+service, version = sys.argv[1:3] if len(sys.argv) > 2 else ("personalize", "2018-05-22")
+folder = os.path.join(os.path.dirname(botocore.__file__), "data", service, version)
 plain = os.path.join(folder, "service-2.json")
 if os.path.exists(plain):
     with open(plain, "rb") as f:
@@ -315,6 +318,52 @@ fn the_readme_lists_exactly_the_served_operations() {
     );
 }
 
+/// The README's "Served Step Functions operations" list is exactly the operations the endpoint
+/// serves, says how many of botocore's model they are, and the endpoint's own list of the
+/// model's operations (which tells one not served from a name the API lacks) is botocore's.
+#[test]
+fn the_readme_lists_exactly_the_served_step_functions_operations() {
+    let (model, source) = botocore_service_model("stepfunctions", "2016-11-23");
+    let names = model.operation_names();
+    let known: BTreeSet<String> = local_sfn::api::MODEL_OPERATIONS
+        .iter()
+        .map(|op| (*op).to_owned())
+        .collect();
+    assert_eq!(
+        known, names,
+        "local_sfn::api::MODEL_OPERATIONS is not the operations of {source}"
+    );
+
+    let section = readme_section("Served Step Functions operations");
+    let listed = readme_operations(&section);
+    let served: BTreeSet<&str> = local_sfn::api::SERVED_OPERATIONS.iter().copied().collect();
+    let in_readme: BTreeSet<&str> = listed.iter().map(String::as_str).collect();
+    let missing: Vec<_> = served.difference(&in_readme).collect();
+    let extra: Vec<_> = in_readme.difference(&served).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty() && listed.len() == served.len(),
+        "the README's served Step Functions operations differ from \
+         local_sfn::api::SERVED_OPERATIONS: missing {missing:?}, not served {extra:?}, {} \
+         listed for {} served",
+        listed.len(),
+        served.len()
+    );
+    assert!(
+        served.iter().all(|op| names.contains(*op)),
+        "a served operation is not in {source}: {served:?}"
+    );
+
+    let count = format!("{} of the model's {} operations", served.len(), names.len());
+    assert!(
+        section.contains(&count),
+        "the README does not say \"{count}\":\n{section}"
+    );
+    assert!(
+        section.contains("UnknownOperationException"),
+        "the README does not say what the operations not served answer:\n{section}"
+    );
+}
+
 /// The lines of the README's `### <title>` subsection, up to the next heading.
 fn readme_section(title: &str) -> String {
     let heading = format!("### {title}");
@@ -549,6 +598,12 @@ fn unknown_arn(member: &str) -> String {
 
 /// botocore's Personalize model from the pinned boto3's Python, and where it was read.
 fn botocore_model() -> (Model, String) {
+    botocore_service_model("personalize", "2018-05-22")
+}
+
+/// botocore's model of `service` at API `version` from the pinned boto3's Python, and where it
+/// was read.
+fn botocore_service_model(service: &str, version: &str) -> (Model, String) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let python = std::env::var_os("PERSONALIZE_REFRESH_PYTHON")
         .map_or_else(|| root.join(".venv/bin/python"), PathBuf::from);
@@ -558,17 +613,17 @@ fn botocore_model() -> (Model, String) {
         python.display()
     );
     let output = Command::new(&python)
-        .args(["-c", READ_BOTOCORE_MODEL])
+        .args(["-c", READ_BOTOCORE_MODEL, service, version])
         .output()
         .unwrap_or_else(|e| panic!("{} does not run: {e}", python.display()));
     let source = String::from_utf8_lossy(&output.stderr).into_owned();
     assert!(
         output.status.success(),
-        "{} could not read botocore's Personalize model: {source}",
+        "{} could not read botocore's {service} model: {source}",
         python.display()
     );
     let model = serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|e| panic!("botocore's Personalize model is not JSON ({e}): {source}"));
+        .unwrap_or_else(|e| panic!("botocore's {service} model is not JSON ({e}): {source}"));
     (Model(model), source)
 }
 

@@ -3,6 +3,7 @@
 //! binary of its own, linking the SDK clients again. Run one area with
 //! `cargo test -p e2e-tests -- <module>::`.
 
+mod asl_corpus;
 mod batch_inference;
 mod campaigns;
 mod conformance;
@@ -15,6 +16,7 @@ mod operations;
 mod pagination;
 mod s3;
 mod solutions;
+mod stepfunctions_api;
 mod steps;
 mod trackers_filters_recipes;
 mod training;

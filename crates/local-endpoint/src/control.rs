@@ -1,11 +1,14 @@
-//! The endpoint's own API, under `/_personalize-refresh/`: health, the simulated clock, and
-//! Personalize fault rules.
+//! The endpoint's own API, under `/_personalize-refresh/`: health, the simulated clock,
+//! Personalize fault rules, and the SNS messages Step Functions executions published.
 //!
 //! - `GET  health` answers `{"status": "ok"}`.
 //! - `GET  clock` answers `{"now": <epoch seconds>, "virtual": bool}`.
 //! - `GET  personalize/faults` lists the rules not yet used up.
 //! - `POST personalize/faults` adds a rule (the JSON of `local_personalize::FaultRule`).
 //! - `DELETE personalize/faults` removes them all.
+//! - `GET  notifications` lists the SNS messages published since the endpoint started, oldest
+//!   first: `{"notifications": [{"topicArn", "subject", "message", "messageId", "time"}]}`
+//!   (`time` in epoch seconds; `subject` only when one was given).
 //!
 //! Errors are JSON with `__type` and `message`, as Personalize answers them; a path or method
 //! the API does not serve is an `UnknownOperationException` that lists these routes, rather
@@ -19,20 +22,26 @@ use axum::routing::get;
 use axum::{Json, Router};
 use http::StatusCode;
 use local_personalize::{ApiError, FaultRule, Personalize};
+use local_sfn::Notifier;
 use serde_json::{Value, json};
 
 /// The routes, as an unknown path or method is told them.
 const ROUTES: &str = "GET /_personalize-refresh/health, GET /_personalize-refresh/clock, \
-                      GET|POST|DELETE /_personalize-refresh/personalize/faults";
+                      GET|POST|DELETE /_personalize-refresh/personalize/faults, \
+                      GET /_personalize-refresh/notifications";
 
 /// The control API's routes, relative to [`CONTROL_PREFIX`](crate::CONTROL_PREFIX).
-pub(crate) fn router(personalize: Arc<Personalize>) -> Router {
+pub(crate) fn router(personalize: Arc<Personalize>, notifier: Notifier) -> Router {
     Router::new()
         .route("/health", get(|| async { Json(json!({ "status": "ok" })) }))
         .route("/clock", get(clock))
         .route(
             "/personalize/faults",
             get(list_faults).post(add_fault).delete(clear_faults),
+        )
+        .route(
+            "/notifications",
+            get(move || std::future::ready(notifications(&notifier))),
         )
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(unknown_route)
@@ -73,6 +82,26 @@ fn full_path(request: &Request) -> &str {
 async fn clock(State(personalize): State<Arc<Personalize>>) -> Json<Value> {
     let clock = personalize.clock();
     Json(json!({ "now": sim_clock::epoch_seconds(clock.now()), "virtual": clock.is_virtual() }))
+}
+
+fn notifications(notifier: &Notifier) -> Json<Value> {
+    let messages: Vec<Value> = notifier
+        .messages()
+        .into_iter()
+        .map(|n| {
+            let mut message = json!({
+                "topicArn": n.topic_arn,
+                "message": n.message,
+                "messageId": n.message_id,
+                "time": sim_clock::epoch_seconds(n.time),
+            });
+            if let Some(subject) = n.subject {
+                message["subject"] = json!(subject);
+            }
+            message
+        })
+        .collect();
+    Json(json!({ "notifications": messages }))
 }
 
 async fn list_faults(State(personalize): State<Arc<Personalize>>) -> Response {

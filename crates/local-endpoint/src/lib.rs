@@ -1,10 +1,18 @@
 //! One local port that serves the emulated AWS services, as LocalStack's edge port does.
 //!
-//! A request whose `X-Amz-Target` names Personalize goes to [`local_personalize`]; a request
-//! under `/_personalize-refresh/` goes to the control API (health, clock, fault rules);
-//! everything else is S3, served over a folder by `s3s-fs`. So one
-//! `AWS_ENDPOINT_URL=http://127.0.0.1:PORT` serves the AWS SDKs, boto3 and the AWS CLI, and
-//! they all see the same files. S3 clients must use path-style addressing.
+//! A request whose `X-Amz-Target` names Personalize (`AmazonPersonalize.*`) goes to
+//! [`local_personalize`], one that names Step Functions (`AWSStepFunctions.*`) to
+//! [`local_sfn::StepFunctions`]; a request under `/_personalize-refresh/` goes to the control
+//! API (health, clock, fault rules, the SNS messages executions published); everything else is
+//! S3, served over a folder by `s3s-fs`. So one `AWS_ENDPOINT_URL=http://127.0.0.1:PORT` serves
+//! the AWS SDKs, boto3 and the AWS CLI, and they all see the same files. S3 clients must use
+//! path-style addressing.
+//!
+//! Both services keep their state in one SQLite file under the state folder and read time from
+//! one clock, so a virtual clock moves Personalize's jobs and the executions' waits together.
+//! The Lambda functions that executions' Task states call are in-process Rust handlers,
+//! registered on [`Endpoint::functions`]; the SNS messages they publish are recorded by
+//! [`Endpoint::notifier`].
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -32,7 +40,8 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use http_body_util::BodyExt;
-use local_personalize::{Config, Durations, Personalize, target_operation};
+use local_personalize::{Config, DEFAULT_ACCOUNT, Durations, Personalize, target_operation};
+use local_sfn::{Functions, Notifier, StepFunctions};
 use sim_clock::Clock;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -87,12 +96,18 @@ pub enum EndpointError {
     /// The Personalize state could not be opened.
     #[error(transparent)]
     Personalize(#[from] local_personalize::OpenError),
+    /// The Step Functions state could not be opened.
+    #[error(transparent)]
+    StepFunctions(#[from] local_sfn::api::OpenError),
 }
 
 /// The services behind one port.
 #[derive(Clone)]
 pub struct Endpoint {
     personalize: Arc<Personalize>,
+    stepfunctions: Arc<StepFunctions>,
+    functions: Functions,
+    notifier: Notifier,
     s3: s3s::service::S3Service,
     s3_root: Arc<Path>,
 }
@@ -101,6 +116,7 @@ impl std::fmt::Debug for Endpoint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Endpoint")
             .field("personalize", &self.personalize)
+            .field("stepfunctions", &self.stepfunctions)
             .field("s3_root", &self.s3_root)
             .finish_non_exhaustive()
     }
@@ -130,11 +146,26 @@ impl Endpoint {
         let s3 = s3::service(&settings.s3_root).map_err(s3_error)?;
         // The folder s3s-fs resolves keys in, whatever the working directory becomes.
         let s3_root = std::fs::canonicalize(&settings.s3_root).map_err(s3_error)?;
-        let mut config = Config::new(state_file, settings.s3_root.clone());
+        let mut config = Config::new(state_file.clone(), settings.s3_root.clone());
         config.durations = settings.durations;
-        let personalize = Arc::new(Personalize::open(config, clock)?);
+        let personalize = Arc::new(Personalize::open(config, clock.clone())?);
+        // Step Functions' tables live in the same file, on a connection of their own.
+        let functions = Functions::new();
+        let notifier = Notifier::new();
+        let stepfunctions = Arc::new(StepFunctions::open(
+            local_sfn::api::Config {
+                state_file,
+                account_id: DEFAULT_ACCOUNT.to_owned(),
+            },
+            clock,
+            functions.clone(),
+            notifier.clone(),
+        )?);
         Ok(Self {
             personalize,
+            stepfunctions,
+            functions,
+            notifier,
             s3,
             s3_root: s3_root.into(),
         })
@@ -145,6 +176,22 @@ impl Endpoint {
         &self.personalize
     }
 
+    /// The Step Functions emulation, for callers in the same process.
+    pub fn stepfunctions(&self) -> &Arc<StepFunctions> {
+        &self.stepfunctions
+    }
+
+    /// The Lambda functions executions' Task states call, by function name: register a handler
+    /// on the handle returned (clones share the functions), before or while serving.
+    pub fn functions(&self) -> Functions {
+        self.functions.clone()
+    }
+
+    /// The record of the SNS messages executions published (clones share it).
+    pub fn notifier(&self) -> Notifier {
+        self.notifier.clone()
+    }
+
     /// The HTTP application: every route of every service, with a log line per request.
     pub fn router(&self) -> Router {
         Router::new()
@@ -152,20 +199,24 @@ impl Endpoint {
             .with_state(self.clone())
             .nest(
                 CONTROL_PREFIX.trim_end_matches('/'),
-                control::router(self.personalize.clone()),
+                control::router(self.personalize.clone(), self.notifier.clone()),
             )
             .layer(middleware::from_fn(log_request))
     }
 
-    /// Serves on `listener` until `shutdown` completes, then finishes the requests in flight.
+    /// Serves on `listener` until `shutdown` completes, then finishes the requests in flight
+    /// and stops the running executions, saved as they stand (the next endpoint over the same
+    /// state closes them as interrupted, ready to be redriven).
     pub async fn serve(
         self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(listener, self.router())
+        let served = axum::serve(listener, self.router())
             .with_graceful_shutdown(shutdown)
-            .await
+            .await;
+        self.stepfunctions.shutdown();
+        served
     }
 
     /// Binds `addr` and serves in the background until [`RunningEndpoint::stop`].
@@ -174,6 +225,8 @@ impl Endpoint {
         let addr = listener.local_addr()?;
         let (stop, stopped) = oneshot::channel::<()>();
         let personalize = self.personalize.clone();
+        let functions = self.functions.clone();
+        let notifier = self.notifier.clone();
         let task = tokio::spawn(self.serve(listener, async {
             let _ = stopped.await;
         }));
@@ -182,6 +235,8 @@ impl Endpoint {
             stop: Some(stop),
             task,
             personalize,
+            functions,
+            notifier,
         })
     }
 }
@@ -193,6 +248,8 @@ pub struct RunningEndpoint {
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
     personalize: Arc<Personalize>,
+    functions: Functions,
+    notifier: Notifier,
 }
 
 impl RunningEndpoint {
@@ -211,6 +268,16 @@ impl RunningEndpoint {
         &self.personalize
     }
 
+    /// The Lambda functions its executions call, as [`Endpoint::functions`].
+    pub fn functions(&self) -> Functions {
+        self.functions.clone()
+    }
+
+    /// The SNS messages its executions published, as [`Endpoint::notifier`].
+    pub fn notifier(&self) -> Notifier {
+        self.notifier.clone()
+    }
+
     /// Stops accepting connections, finishes the requests in flight and returns.
     pub async fn stop(mut self) -> std::io::Result<()> {
         if let Some(stop) = self.stop.take() {
@@ -220,15 +287,21 @@ impl RunningEndpoint {
     }
 }
 
-/// Sends a request to Personalize or to S3.
+/// Sends a request to Personalize, Step Functions or S3.
 async fn dispatch(State(endpoint): State<Endpoint>, request: Request) -> Response {
     // The nested control router does not see its bare prefix (`/_personalize-refresh/`).
     if is_control(request.uri().path()) {
         return control::unknown_route(request).await;
     }
-    // Personalize speaks only `POST /`; any other request is S3's, whatever its headers.
-    if request.method() == http::Method::POST && target_operation(request.headers()).is_some() {
-        return personalize(endpoint.personalize, request).await;
+    // Personalize and Step Functions speak only `POST /`; any other request is S3's, whatever
+    // its headers.
+    if request.method() == http::Method::POST {
+        if target_operation(request.headers()).is_some() {
+            return personalize(endpoint.personalize, request).await;
+        }
+        if local_sfn::api::target_operation(request.headers()).is_some() {
+            return stepfunctions(&endpoint.stepfunctions, request).await;
+        }
     }
     let request = match s3::prepare(request, &endpoint.s3_root).await {
         Ok(request) => request,
@@ -301,26 +374,51 @@ async fn personalize(personalize: Arc<Personalize>, request: Request) -> Respons
     }
 }
 
+/// Serves a Step Functions request. Unlike Personalize's, its work is short (the executions run
+/// in tasks of their own), so it runs on the connection's thread.
+async fn stepfunctions(service: &StepFunctions, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let body = match body.collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(err) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                format!("the request body could not be read: {err}"),
+            )
+                .into_response();
+        }
+    };
+    let operation = local_sfn::api::target_operation(&parts.headers).unwrap_or_default();
+    let region = local_personalize::signing_region(&parts.headers);
+    service
+        .handle_http(region, operation, &body)
+        .await
+        .map(Body::from)
+}
+
 /// Logs one line per request: the service, what was asked, the answer's status (and error
-/// type, for Personalize) and how long it took.
+/// type, for Personalize and Step Functions) and how long it took.
 async fn log_request(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let operation = target_operation(request.headers()).map(str::to_owned);
+    let sfn_operation = local_sfn::api::target_operation(request.headers()).map(str::to_owned);
     let response = next.run(request).await;
     let millis = started.elapsed().as_secs_f64() * 1000.0;
     let status = response.status().as_u16();
+    // Absent on a success; `tracing` leaves a `None` field out of the line.
+    let error_type = response
+        .headers()
+        .get("x-amzn-errortype")
+        .and_then(|v| v.to_str().ok());
     // The control API is routed by path before any header is read, so it is named first.
     if is_control(&path) {
         tracing::info!(service = "control", %method, %path, status, millis, "request");
     } else if let Some(op) = operation {
-        // Absent on a success; `tracing` leaves a `None` field out of the line.
-        let error_type = response
-            .headers()
-            .get("x-amzn-errortype")
-            .and_then(|v| v.to_str().ok());
         tracing::info!(service = "personalize", operation = %op, status, error_type, millis, "request");
+    } else if let Some(op) = sfn_operation {
+        tracing::info!(service = "stepfunctions", operation = %op, status, error_type, millis, "request");
     } else {
         tracing::info!(service = "s3", %method, %path, status, millis, "request");
     }

@@ -515,22 +515,23 @@ fn type_test_of(operator: &str) -> Option<TypeTest> {
 pub fn next_state<'a>(
     state: &'a ChoiceState,
     input: &Value,
+    context: &Value,
 ) -> Result<Option<&'a str>, StatesError> {
     for choice in &state.choices {
-        if evaluate(&choice.rule, input)? {
+        if evaluate(&choice.rule, input, context)? {
             return Ok(Some(&choice.next));
         }
     }
     Ok(state.default.as_deref())
 }
 
-/// Whether `rule` matches `input`. `And` and `Or` stop at the first rule that settles them,
+/// Whether `rule` matches `input` (with `context` as `$$`). `And` and `Or` stop at the first rule that settles them,
 /// so a later rule's missing `Variable` raises no error.
-pub fn evaluate(rule: &Rule, input: &Value) -> Result<bool, StatesError> {
+pub fn evaluate(rule: &Rule, input: &Value, context: &Value) -> Result<bool, StatesError> {
     match rule {
         Rule::And(rules) => {
             for rule in rules {
-                if !evaluate(rule, input)? {
+                if !evaluate(rule, input, context)? {
                     return Ok(false);
                 }
             }
@@ -538,22 +539,27 @@ pub fn evaluate(rule: &Rule, input: &Value) -> Result<bool, StatesError> {
         }
         Rule::Or(rules) => {
             for rule in rules {
-                if evaluate(rule, input)? {
+                if evaluate(rule, input, context)? {
                     return Ok(true);
                 }
             }
             Ok(false)
         }
-        Rule::Not(rule) => Ok(!evaluate(rule, input)?),
-        Rule::Comparison { variable, test } => compare(variable, test, input),
+        Rule::Not(rule) => Ok(!evaluate(rule, input, context)?),
+        Rule::Comparison { variable, test } => compare(variable, test, input, context),
     }
 }
 
-fn compare(variable: &str, test: &Test, input: &Value) -> Result<bool, StatesError> {
+fn compare(
+    variable: &str,
+    test: &Test,
+    input: &Value,
+    context: &Value,
+) -> Result<bool, StatesError> {
     if let Test::Is(TypeTest::Present, expected) = test {
-        return Ok(select(variable, input).is_ok() == *expected);
+        return Ok(select(variable, input, context).is_ok() == *expected);
     }
-    let value = select(variable, input).map_err(|error| {
+    let value = select(variable, input, context).map_err(|error| {
         StatesError::runtime(format!(
             "Invalid path '{variable}': the choice state's condition path references an \
              invalid value ({})",
@@ -563,7 +569,9 @@ fn compare(variable: &str, test: &Test, input: &Value) -> Result<bool, StatesErr
 
     Ok(match test {
         Test::String(relation, operand) => {
-            let expected = resolve(operand, input, |text: &String| Value::String(text.clone()))?;
+            let expected = resolve(operand, input, context, |text: &String| {
+                Value::String(text.clone())
+            })?;
             match (value.as_str(), expected.as_str()) {
                 (Some(actual), Some(expected)) => relation.holds(actual.cmp(expected)),
                 _ => false,
@@ -571,7 +579,7 @@ fn compare(variable: &str, test: &Test, input: &Value) -> Result<bool, StatesErr
         }
         Test::StringMatches(pattern) => value.as_str().is_some_and(|text| pattern.matches(text)),
         Test::Numeric(relation, operand) => {
-            let expected = resolve(operand, input, |number: &Number| {
+            let expected = resolve(operand, input, context, |number: &Number| {
                 Value::Number(number.clone())
             })?;
             match (&value, &expected) {
@@ -582,7 +590,7 @@ fn compare(variable: &str, test: &Test, input: &Value) -> Result<bool, StatesErr
             }
         }
         Test::Boolean(operand) => {
-            let expected = resolve(operand, input, |flag: &bool| Value::Bool(*flag))?;
+            let expected = resolve(operand, input, context, |flag: &bool| Value::Bool(*flag))?;
             match (value.as_bool(), expected.as_bool()) {
                 (Some(actual), Some(expected)) => actual == expected,
                 _ => false,
@@ -591,7 +599,9 @@ fn compare(variable: &str, test: &Test, input: &Value) -> Result<bool, StatesErr
         Test::Timestamp(relation, operand) => {
             let expected = match operand {
                 Operand::Literal(instant) => Some(*instant),
-                Operand::Path(path) => operand_at(path, input)?.as_str().and_then(Timestamp::parse),
+                Operand::Path(path) => operand_at(path, input, context)?
+                    .as_str()
+                    .and_then(Timestamp::parse),
             };
             match (value.as_str().and_then(Timestamp::parse), expected) {
                 (Some(actual), Some(expected)) => relation.holds(actual.cmp(&expected)),
@@ -616,16 +626,17 @@ fn compare(variable: &str, test: &Test, input: &Value) -> Result<bool, StatesErr
 fn resolve<T>(
     operand: &Operand<T>,
     input: &Value,
+    context: &Value,
     literal: impl Fn(&T) -> Value,
 ) -> Result<Value, StatesError> {
     match operand {
         Operand::Literal(value) => Ok(literal(value)),
-        Operand::Path(path) => operand_at(path, input),
+        Operand::Path(path) => operand_at(path, input, context),
     }
 }
 
-fn operand_at(path: &str, input: &Value) -> Result<Value, StatesError> {
-    select(path, input).map_err(|error| {
+fn operand_at(path: &str, input: &Value, context: &Value) -> Result<Value, StatesError> {
+    select(path, input, context).map_err(|error| {
         StatesError::runtime(format!(
             "Invalid path '{path}': the choice state's comparison path references an invalid \
              value ({})",
@@ -652,8 +663,9 @@ fn compare_numbers(left: &Number, right: &Number) -> Option<Ordering> {
     left.as_f64()?.partial_cmp(&right.as_f64()?)
 }
 
-fn select(path: &str, input: &Value) -> Result<Value, StatesError> {
-    crate::path::select(path, input)
+/// The value at `path` in the input, or in the context object for a `$$` path.
+fn select(path: &str, input: &Value, context: &Value) -> Result<Value, StatesError> {
+    crate::path::select_with_context(path, input, context)
 }
 
 #[cfg(test)]
@@ -670,7 +682,7 @@ mod tests {
     }
 
     fn matches(rule: Value, input: Value) -> bool {
-        next_state(&single(rule), &input).expect("no runtime error") == Some("Yes")
+        next_state(&single(rule), &input, &Value::Null).expect("no runtime error") == Some("Yes")
     }
 
     fn parse_error(state: Value) -> String {
@@ -914,7 +926,8 @@ mod tests {
     #[test]
     fn missing_path_operand_is_a_runtime_error() {
         let state = single(json!({ "Variable": "$.a", "NumericEqualsPath": "$.absent" }));
-        let error = next_state(&state, &json!({ "a": 1 })).expect_err("a missing operand");
+        let error =
+            next_state(&state, &json!({ "a": 1 }), &Value::Null).expect_err("a missing operand");
         assert_eq!(error.error, "States.Runtime");
     }
 
@@ -925,7 +938,8 @@ mod tests {
             json!({ "Variable": "$.absent", "IsNull": true }),
             json!({ "Variable": "$.absent", "IsString": false }),
         ] {
-            let error = next_state(&single(rule), &json!({})).expect_err("a missing variable");
+            let error = next_state(&single(rule), &json!({}), &Value::Null)
+                .expect_err("a missing variable");
             assert_eq!(error.error, "States.Runtime");
         }
     }
@@ -969,7 +983,9 @@ mod tests {
             "Default": "Tiny"
         });
         let state = parse_choices(&definition).expect("a valid definition");
-        let next = |n: i64| next_state(&state, &json!({ "n": n })).expect("no runtime error");
+        let next = |n: i64| {
+            next_state(&state, &json!({ "n": n }), &Value::Null).expect("no runtime error")
+        };
         assert_eq!(next(500), Some("Huge"));
         assert_eq!(next(50), Some("Big"));
         assert_eq!(next(5), Some("Small"));
@@ -980,7 +996,8 @@ mod tests {
             ..state.clone()
         };
         assert_eq!(
-            next_state(&without_default, &json!({ "n": 0 })).expect("no runtime error"),
+            next_state(&without_default, &json!({ "n": 0 }), &Value::Null)
+                .expect("no runtime error"),
             None
         );
     }

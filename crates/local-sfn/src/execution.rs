@@ -228,7 +228,7 @@ enum Child {
     Done(Value),
 }
 
-/// Called after every change worth keeping: each state finished, each change of status.
+/// Called after every change worth keeping: each state entered, each change of status.
 pub type Observer = Arc<dyn Fn(&ExecutionRecord) + Send + Sync>;
 
 /// Runs executions on one clock, with one set of functions and one notifier.
@@ -260,8 +260,8 @@ impl Runner {
         }
     }
 
-    /// Calls `observer` with the record after every state finished and every change of status,
-    /// from the execution's task: it should be quick.
+    /// Calls `observer` with the record each time a state is entered and each time the status
+    /// changes, from the execution's task: it should be quick.
     pub fn with_observer(mut self, observer: Observer) -> Self {
         self.observer = Some(observer);
         self
@@ -726,6 +726,8 @@ impl Run {
                 ]),
             )),
         );
+        // Saved on entering, so a record read after a crash names the state that was running.
+        self.observe(&self.lock());
         let mut attempts = vec![0u64; state.retry.len()];
         let mut retry_count = 0u64;
         let mut resume = resume;
@@ -786,8 +788,6 @@ impl Run {
                 )),
             );
         }
-        let record = self.lock();
-        self.observe(&record);
         exit
     }
 
@@ -893,7 +893,7 @@ impl Run {
                 })
             }
             Kind::Choice(rules) => {
-                let next = choice::next_state(rules, &effective)?.ok_or_else(|| {
+                let next = choice::next_state(rules, &effective, &context())?.ok_or_else(|| {
                     StatesError::new(
                         "States.NoChoiceMatched",
                         format!(

@@ -12,8 +12,12 @@
 //! - [`path`]: reference paths and JSONPath as Step Functions evaluates them (Jayway), and the
 //!   payload templates of `Parameters` and `ResultSelector` (`.$` keys);
 //! - [`intrinsics`]: the `States.*` intrinsic functions;
-//! - [`choice`]: Choice rules and their comparisons.
+//! - [`choice`]: Choice rules and their comparisons;
+//! - [`api`]: the Step Functions API (AWS JSON 1.0) that the local endpoint serves: state
+//!   machines and executions, saved in the endpoint's state database (tables `sfn_*`) so that
+//!   they survive a restart.
 
+pub mod api;
 pub mod choice;
 pub mod definition;
 pub mod error;
@@ -22,7 +26,9 @@ pub mod functions;
 pub mod history;
 pub mod intrinsics;
 pub mod path;
+mod store;
 
+pub use api::StepFunctions;
 pub use definition::{Definition, DefinitionError};
 pub use error::StatesError;
 pub use execution::{
@@ -30,3 +36,4 @@ pub use execution::{
 };
 pub use functions::{FunctionError, Functions, Notification, Notifier};
 pub use history::HistoryEvent;
+pub use store::StoreError;
