@@ -3,8 +3,10 @@
 //
 // Reads one JSON object on stdin, either one case or a batch of them:
 //
-//   {"definition": {...}, "input": ..., "lambdaEndpoint": "http://127.0.0.1:PORT"}
-//   {"cases": [{"definition": ..., "input": ..., "lambdaEndpoint": ...}, ...]}
+//   {"definition": {...}, "input": ..., "context": {...}, "lambdaEndpoint": "http://127.0.0.1:PORT"}
+//   {"cases": [{"definition": ..., "input": ..., "context": ..., "lambdaEndpoint": ...}, ...]}
+//
+// where the optional "context" is the context object ($$) the execution starts from.
 //
 // and prints one JSON object on stdout, an observation or {"results": [observation, ...]}:
 //
@@ -13,10 +15,13 @@
 //    "statesEntered": ["StateA", ...]}
 //
 // Task states whose Resource is a Lambda function ARN POST their input to the Lambda Invoke API
-// at `lambdaEndpoint`; any other Resource makes the case UNSUPPORTED without running it, so the
-// library never reaches for AWS itself, and so do fields the library would silently ignore
-// (JSONata, variables, Distributed Map). The cases of a batch run one after another, since a
-// Lambda endpoint may count the calls it answers. Waits and Retry intervals are real.
+// at `lambdaEndpoint`, and so does the optimized integration arn:aws:states:::lambda:invoke
+// (its FunctionName and Payload), answering the Invoke response as Step Functions does. Any
+// other Resource makes the case UNSUPPORTED without running it, so the library never reaches
+// for AWS itself, and so do fields the library would silently ignore (JSONata, variables,
+// Distributed Map). The cases of a batch run one after another, since a
+// Lambda endpoint may count the calls it answers, unless the batch says "concurrent": true.
+// Waits and Retry intervals are real.
 //
 // Run it with `node tests/js/run-asl.mjs < case.json` once `make test` (or
 // `npm ci --prefix tests/js`) has installed the library.
@@ -41,6 +46,12 @@ const { StateMachine, ExecutionError, ExecutionTimeoutError } = await import(
 
 // arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]
 const LAMBDA_FUNCTION_ARN = /^arn:aws[\w-]*:lambda:[\w-]+:\d{12}:function:([\w-]+)(?::([\w$-]+))?$/;
+
+// The optimized Lambda integration, request-response.
+const LAMBDA_INVOKE_INTEGRATION = 'arn:aws:states:::lambda:invoke';
+
+// A function as the integration's FunctionName names it: NAME[:QUALIFIER], or an ARN.
+const FUNCTION_NAME = /^(?:arn:aws[\w-]*:lambda:[\w-]+:\d{12}:function:)?([\w-]+)(?::([\w$-]+))?$/;
 
 /** Every Task state of a definition, its Map iterators and Parallel branches included. */
 function taskStates(definition, found = []) {
@@ -123,8 +134,22 @@ async function invokeLambda(endpoint, functionName, qualifier, input) {
   return body.trim() === '' ? null : JSON.parse(body);
 }
 
+/**
+ * Runs the lambda:invoke integration on its effective input ({FunctionName, Payload}): the
+ * result is the Invoke response, the function's result under Payload.
+ */
+async function invokeIntegration(endpoint, taskInput) {
+  const match = FUNCTION_NAME.exec(String(taskInput?.FunctionName ?? ''));
+  if (!match) {
+    throw taskError('Lambda.InvalidParameterValueException', `FunctionName ${JSON.stringify(taskInput?.FunctionName)} names no function`);
+  }
+  const [, functionName, qualifier] = match;
+  const payload = await invokeLambda(endpoint, functionName, qualifier, taskInput.Payload ?? {});
+  return { ExecutedVersion: qualifier ?? '$LATEST', Payload: payload, StatusCode: 200 };
+}
+
 /** The observation of one case, failures of the harness itself included. */
-async function observe({ definition, input, lambdaEndpoint }) {
+async function observe({ definition, input, context, lambdaEndpoint }) {
   const observation = { status: null, output: null, error: null, cause: null, statesEntered: [] };
 
   const ignored = ignoredField(definition);
@@ -134,6 +159,13 @@ async function observe({ definition, input, lambdaEndpoint }) {
 
   const handlers = {};
   for (const { name, resource } of taskStates(definition)) {
+    if (resource === LAMBDA_INVOKE_INTEGRATION) {
+      if (name in handlers && handlers[name].resource !== resource) {
+        return { ...observation, status: 'UNSUPPORTED', error: 'DuplicateTaskStateName', cause: `two Task states are named '${name}' with different Resources` };
+      }
+      handlers[name] = { resource, handler: (taskInput) => invokeIntegration(lambdaEndpoint, taskInput) };
+      continue;
+    }
     const match = typeof resource === 'string' ? LAMBDA_FUNCTION_ARN.exec(resource) : null;
     if (!match) {
       return { ...observation, status: 'UNSUPPORTED', error: 'UnsupportedResource', cause: `Task state '${name}' has Resource ${JSON.stringify(resource)}; only Lambda function ARNs are run` };
@@ -160,6 +192,7 @@ async function observe({ definition, input, lambdaEndpoint }) {
   }
 
   const execution = machine.run(input === undefined ? {} : input, {
+    ...(context === undefined ? {} : { context }),
     overrides: {
       taskResourceLocalHandlers: Object.fromEntries(
         Object.entries(handlers).map(([name, { handler }]) => [name, handler]),
@@ -205,9 +238,12 @@ async function readStdin() {
 const request = JSON.parse(await readStdin());
 let answer;
 if (Array.isArray(request.cases)) {
+  const run = (testCase) => observe({ lambdaEndpoint: request.lambdaEndpoint, ...testCase });
   const results = [];
-  for (const testCase of request.cases) {
-    results.push(await observe({ lambdaEndpoint: request.lambdaEndpoint, ...testCase }));
+  if (request.concurrent === true) {
+    results.push(...(await Promise.all(request.cases.map(run))));
+  } else {
+    for (const testCase of request.cases) results.push(await run(testCase));
   }
   answer = { results };
 } else {

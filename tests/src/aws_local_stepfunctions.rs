@@ -3,9 +3,9 @@
 //! with engines we did not write.
 //!
 //! [`observe_batch`] starts Node once for a whole batch of executions. Task states whose
-//! Resource is a Lambda function ARN call the Lambda Invoke API at the endpoint it is given, as
-//! Step Functions calls Lambda: a function error fails the state with the payload's `errorType`
-//! as the error and the payload itself as the cause. The library is installed from
+//! Resource is a Lambda function ARN, or the `lambda:invoke` integration, call the Lambda Invoke
+//! API at the endpoint it is given, as Step Functions calls Lambda: a function error fails the
+//! state with the payload's `errorType` as the error and the payload itself as the cause. The library is installed from
 //! `tests/js/package-lock.json` by `make test`.
 //!
 //! Where the library departs from Step Functions (version 3.0.0, as found when it was pinned):
@@ -17,7 +17,9 @@
 //! - JSONata (`QueryLanguage`, `Output`, `Arguments`), variables (`Assign`) and Distributed
 //!   Map (`ItemReader`...) pass validation and are then ignored, so the script does not run a
 //!   definition that uses them (status `UNSUPPORTED`) rather than report a wrong answer;
-//! - the context object holds only `Execution.Input` and `Execution.StartTime`;
+//! - the context object holds only `Execution.Input`, `Execution.StartTime` and `Map.Item`,
+//!   and whatever the caller gives it ([`Run::with_context`]); inside a `Map` iteration,
+//!   `Execution.Input` is the iteration's input;
 //! - runtime failures name their error as Step Functions does (`States.Runtime`,
 //!   `States.NoChoiceMatched`...) but word their causes differently;
 //! - a `Map` state's iterations run up to 40 at a time when `MaxConcurrency` is unset, so the
@@ -27,7 +29,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// How one execution ended, as `aws-local-stepfunctions` ran it.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -35,8 +37,9 @@ use serde::Deserialize;
 pub struct Observation {
     /// `SUCCEEDED`, `FAILED` or `TIMED_OUT` as Step Functions names an execution's status;
     /// `INVALID_DEFINITION` when the library's validator rejected the definition, and
-    /// `UNSUPPORTED` when a Task state's Resource is not a Lambda function ARN or the
-    /// definition uses a field the library ignores (neither runs).
+    /// `UNSUPPORTED` when a Task state's Resource is neither a Lambda function ARN nor
+    /// `arn:aws:states:::lambda:invoke`, or the definition uses a field the library ignores
+    /// (neither runs).
     pub status: String,
     /// The execution's output when it succeeded.
     pub output: Option<serde_json::Value>,
@@ -47,6 +50,37 @@ pub struct Observation {
     /// The states entered, in order, from the library's event log, those of `Map` iterations
     /// and `Parallel` branches included. A retry does not enter a state again.
     pub states_entered: Vec<String>,
+}
+
+/// One execution to run: a definition, its input and, optionally, the context object (`$$`) the
+/// library starts from. The library itself sets `Execution.Input`, `Execution.StartTime` and
+/// `Map.Item`; nothing else of the context object exists unless it is given here.
+#[derive(Debug, Clone, Serialize)]
+pub struct Run {
+    /// The state machine's definition.
+    pub definition: serde_json::Value,
+    /// The execution's input.
+    pub input: serde_json::Value,
+    /// The context object to start from; the library's own when `None`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context: Option<serde_json::Value>,
+}
+
+impl Run {
+    /// A run of `definition` on `input` with the library's own context object.
+    pub fn new(definition: serde_json::Value, input: serde_json::Value) -> Self {
+        Self {
+            definition,
+            input,
+            context: None,
+        }
+    }
+
+    /// The same run with `context` as the context object.
+    pub fn with_context(mut self, context: serde_json::Value) -> Self {
+        self.context = Some(context);
+        self
+    }
 }
 
 /// What `run-asl.mjs` prints for a batch.
@@ -60,15 +94,18 @@ fn js_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("js")
 }
 
-/// Runs each `(definition, input)` on `aws-local-stepfunctions` with `node` from `PATH`, one
-/// after another in one Node process, Lambda functions invoked at `lambda_endpoint` (such as
-/// `http://127.0.0.1:9001`); returns one observation per case, in order.
+/// Runs each [`Run`] on `aws-local-stepfunctions` with `node` from `PATH`, in one Node
+/// process, Lambda functions invoked at `lambda_endpoint` (such as `http://127.0.0.1:9001`);
+/// returns one observation per run, in order. The runs go one after another, or all at once
+/// when `concurrent` (only for runs whose functions do not depend on the order of the calls
+/// they answer).
 ///
 /// An execution that fails is an observation; `Err` says the engine itself could not be run:
 /// the library is not installed, `node` is missing, or the script failed.
 pub fn observe_batch(
-    cases: &[(serde_json::Value, serde_json::Value)],
+    cases: &[Run],
     lambda_endpoint: &str,
+    concurrent: bool,
 ) -> Result<Vec<Observation>, String> {
     let dir = js_dir();
     let installed = dir.join("node_modules/aws-local-stepfunctions/package.json");
@@ -82,10 +119,8 @@ pub fn observe_batch(
 
     let request = serde_json::json!({
         "lambdaEndpoint": lambda_endpoint,
-        "cases": cases
-            .iter()
-            .map(|(definition, input)| serde_json::json!({"definition": definition, "input": input}))
-            .collect::<Vec<_>>(),
+        "cases": cases,
+        "concurrent": concurrent,
     });
     let mut child = Command::new("node")
         .arg("run-asl.mjs")
@@ -237,8 +272,12 @@ mod tests {
         });
 
         // WHEN it runs
-        let observed = observe_batch(&[(definition, json!({"dataset": "interactions"}))], "")
-            .expect("the engine runs");
+        let observed = observe_batch(
+            &[Run::new(definition, json!({"dataset": "interactions"}))],
+            "",
+            false,
+        )
+        .expect("the engine runs");
 
         // THEN the output and the states entered are Step Functions'
         assert_eq!(
@@ -292,11 +331,12 @@ mod tests {
         // WHEN they run
         let observed = observe_batch(
             &[
-                (uncaught, input.clone()),
-                (caught, input.clone()),
-                (echoed, input.clone()),
+                Run::new(uncaught, input.clone()),
+                Run::new(caught, input.clone()),
+                Run::new(echoed, input.clone()),
             ],
             &url,
+            false,
         )
         .expect("the engine runs");
 

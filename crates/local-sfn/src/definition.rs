@@ -71,6 +71,7 @@ impl Definition {
     /// Reads and checks a definition from its JSON value.
     pub fn from_value(value: &Value) -> Result<Definition, DefinitionError> {
         let root = read_machine(value, &Scope::top())?;
+        check_state_names(&root, &Scope::top(), &mut HashMap::new())?;
         Ok(Definition {
             root: Arc::new(root),
             source: Arc::new(value.clone()),
@@ -395,6 +396,48 @@ fn read_machine(value: &Value, scope: &Scope) -> Result<Machine, DefinitionError
         states: parsed,
         timeout_seconds,
     })
+}
+
+/// State names are unique in the whole definition, branches and item processors included
+/// (<https://states-language.net/spec.html#states-fields>). `seen` maps each name met so far
+/// to where it was.
+fn check_state_names(
+    machine: &Machine,
+    scope: &Scope,
+    seen: &mut HashMap<String, String>,
+) -> Result<(), DefinitionError> {
+    let mut names: Vec<&String> = machine.states.keys().collect();
+    names.sort();
+    for name in names {
+        let here = scope.state(name);
+        if let Some(first) = seen.get(name) {
+            return Err(DefinitionError {
+                state: Some(here),
+                field: "(state)".into(),
+                message: format!(
+                    "has the name of the state `{first}`: state names are unique in the whole \
+                     state machine, branches and item processors included"
+                ),
+            });
+        }
+        seen.insert(name.clone(), here);
+        match &machine.states[name].kind {
+            Kind::Parallel { branches } => {
+                for (i, branch) in branches.iter().enumerate() {
+                    check_state_names(
+                        branch,
+                        &scope.inside(name, &format!("Branches[{i}]")),
+                        seen,
+                    )?;
+                }
+            }
+            Kind::Map { processor, .. } => {
+                check_state_names(processor, &scope.inside(name, "ItemProcessor"), seen)?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Every `Next`, `Default` and catcher target names a state of the same machine.
@@ -1112,6 +1155,33 @@ mod tests {
         assert_eq!(e.state.as_deref(), Some("B"));
         let e = refused(json!({"StartAt": "Z", "States": {"A": {"Type": "Succeed"}}}));
         assert_eq!(e.field, "StartAt");
+    }
+
+    #[test]
+    fn a_state_name_used_twice_anywhere_in_the_machine_is_refused() {
+        // GIVEN a Parallel whose two branches both name a state Step, a Map whose processor
+        // reuses a top-level name
+        let branch = json!({"StartAt": "Step", "States": {"Step": {"Type": "Succeed"}}});
+        let parallel = json!({"StartAt": "Par", "States": {
+            "Par": {"Type": "Parallel", "Branches": [branch.clone(), branch], "End": true}
+        }});
+        let map = json!({"StartAt": "Each", "States": {
+            "Each": {"Type": "Map", "ItemProcessor": {"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}, "Next": "Done"},
+            "Done": {"Type": "Succeed"}
+        }});
+
+        // WHEN they are read
+        let parallel = refused(parallel);
+        let map = refused(map);
+
+        // THEN each is refused at the second use of the name
+        assert_eq!(parallel.state.as_deref(), Some("Par > Branches[1] > Step"));
+        assert!(
+            parallel.message.contains("`Par > Branches[0] > Step`"),
+            "{parallel}"
+        );
+        assert_eq!(map.state.as_deref(), Some("Each > ItemProcessor > Done"));
+        assert!(map.message.contains("`Done`"), "{map}");
     }
 
     #[test]
