@@ -19,6 +19,7 @@
 pub mod aws_local_stepfunctions;
 pub mod lambda_endpoint;
 pub mod moto;
+pub mod pipeline;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, UNIX_EPOCH};
@@ -902,6 +903,38 @@ impl Harness {
 /// The worked example's pipeline config, which [`pipeline_config`] derives the tests' from.
 const EXAMPLE_CONFIG: &str = include_str!("../../examples/movielens/config.json");
 
+/// Where `make data` puts MovieLens 100K as Personalize CSV files and Avro schemas
+/// (`PERSONALIZE_REFRESH_MOVIELENS` names another folder).
+pub fn movielens_dir() -> PathBuf {
+    std::env::var_os("PERSONALIZE_REFRESH_MOVIELENS").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.personalize-refresh/data/movielens"),
+        PathBuf::from,
+    )
+}
+
+/// A file of [`movielens_dir`], such as `interactions.csv`.
+pub fn read_movielens(name: &str) -> String {
+    let path = movielens_dir().join(name);
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {} ({e}): run `make data`", path.display()))
+}
+
+/// The worked example's config (MovieLens: interactions, items and users, two solutions),
+/// its datasets' data in [`BUCKET`] under `movielens/<dataset>/`.
+pub fn movielens_config() -> serde_json::Value {
+    let mut config: serde_json::Value =
+        serde_json::from_str(EXAMPLE_CONFIG).expect("the worked example is JSON");
+    let config_object = config.as_object_mut().expect("a config is a JSON object");
+    config_object.remove("$schema");
+    for (key, dataset) in config_object["datasets"]
+        .as_object_mut()
+        .expect("the example has datasets")
+    {
+        dataset["dataLocation"] = format!("s3://{BUCKET}/movielens/{key}/").into();
+    }
+    config
+}
+
 /// The dataset group of [`pipeline_config`], as the worked example names it.
 pub const PIPELINE_GROUP: &str = "movielens";
 
@@ -1058,6 +1091,11 @@ impl Harness {
     /// handlers on the handle returned.
     pub fn functions(&self) -> local_sfn::Functions {
         self.running.functions()
+    }
+
+    /// The endpoint's SNS stand-in: what executions published, and where status changes go.
+    pub fn notifier(&self) -> local_sfn::Notifier {
+        self.running.notifier()
     }
 
     /// The endpoint's URL, for clients the harness does not make (boto3).

@@ -14,6 +14,7 @@ mod imports;
 mod lifecycles;
 mod operations;
 mod pagination;
+mod refresh;
 mod s3;
 mod solutions;
 mod stepfunctions_api;

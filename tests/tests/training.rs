@@ -5,8 +5,6 @@
 //! schedule, only when new data came in; and fault rules make a training, or the call that
 //! starts one, fail.
 
-use std::path::PathBuf;
-
 use aws_sdk_personalize::error::ProvideErrorMetadata;
 use aws_sdk_personalize::types::{
     AutoTrainingConfig, ImportMode, SolutionConfig, SolutionUpdateConfig, TrainingMode,
@@ -14,7 +12,7 @@ use aws_sdk_personalize::types::{
 };
 use e2e_tests::{
     Harness, SolutionSetup, TestResult, USER_PERSONALIZATION, clustered_interactions,
-    epoch_seconds, shift_timestamps,
+    epoch_seconds, read_movielens, shift_timestamps,
 };
 use local_personalize::{ACTIVE, CREATE_FAILED, CREATE_IN_PROGRESS, Durations};
 use serde_json::json;
@@ -46,20 +44,6 @@ fn training_takes(full_seconds: f64) -> Durations {
 /// 1,200 interactions of 100 users (12 each), a third of them `click`s.
 fn twelve_hundred_interactions() -> String {
     clustered_interactions(100, 12)
-}
-
-/// Where `make data` puts MovieLens 100K as Personalize CSV files and Avro schemas.
-fn movielens_dir() -> PathBuf {
-    std::env::var_os("PERSONALIZE_REFRESH_MOVIELENS").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.personalize-refresh/data/movielens"),
-        PathBuf::from,
-    )
-}
-
-fn read_movielens(name: &str) -> String {
-    let path = movielens_dir().join(name);
-    std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("cannot read {} ({e}): run `make data`", path.display()))
 }
 
 /// An interactions file of `heavy` users with `per_heavy` interactions each and `single`

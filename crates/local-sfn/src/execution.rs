@@ -17,7 +17,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures::stream::{FuturesUnordered, StreamExt};
 use serde::{Deserialize, Serialize};
@@ -32,7 +32,7 @@ use crate::definition::{
     Catcher, Concurrency, Definition, Kind, Machine, Resource, Retrier, Seconds, Source, State,
     Transition, WaitFor,
 };
-use crate::functions::{Functions, Notification, Notifier};
+use crate::functions::{Functions, Notification, Notifier, STATUS_CHANGE_SUBJECT};
 use crate::history::{HistoryEvent, format_time, not_truncated, text};
 use crate::path;
 
@@ -447,6 +447,28 @@ impl Execution {
     }
 }
 
+/// The `detail` of the EventBridge event Step Functions sends when an execution's status
+/// changes, as a deployment's rule forwards it to a topic.
+fn status_change(record: &ExecutionRecord) -> Value {
+    let millis = |t: SystemTime| {
+        t.duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    };
+    json!({
+        "executionArn": record.info.execution_arn,
+        "stateMachineArn": record.info.state_machine_arn,
+        "name": record.info.name,
+        "status": record.status.as_str(),
+        "startDate": millis(record.info.start_time),
+        "stopDate": record.stop_time.map(millis),
+        "input": text(&record.info.input),
+        "output": record.output.as_ref().map(text),
+        "error": record.error,
+        "cause": record.cause,
+        "redriveCount": record.redrive_count,
+    })
+}
+
 /// Appends an event to the record's history, after `previous`, and makes it the new previous.
 fn push_event(
     record: &mut ExecutionRecord,
@@ -654,6 +676,17 @@ impl Run {
         record.status = status;
         record.stop_time = Some(now);
         self.observe(&record);
+        if status != ExecutionStatus::Succeeded
+            && let Some(topic) = self.runner.notifier.status_topic()
+        {
+            self.runner.notifier.publish(Notification {
+                topic_arn: topic,
+                subject: Some(STATUS_CHANGE_SUBJECT.to_owned()),
+                message: status_change(&record).to_string(),
+                message_id: uuid::Uuid::new_v4().to_string(),
+                time: now,
+            });
+        }
         drop(record);
         self.execution.shared.closed.send_replace(true);
     }

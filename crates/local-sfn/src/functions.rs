@@ -127,15 +127,42 @@ pub struct Notification {
 
 /// Records every SNS message published by the runs that share it. Cloning is cheap and clones
 /// share the record.
+///
+/// It also stands for the EventBridge rule a deployment adds to send Step Functions' execution
+/// status changes to a topic: once [`Notifier::route_status_changes`] names a topic, every
+/// execution that ends `FAILED`, `TIMED_OUT` or `ABORTED` publishes its status change there,
+/// as the event's `detail` (`executionArn`, `stateMachineArn`, `name`, `status`, `startDate`
+/// and `stopDate` in epoch milliseconds, `input`, `output`, `error`, `cause`).
 #[derive(Debug, Clone, Default)]
 pub struct Notifier {
     messages: Arc<Mutex<Vec<Notification>>>,
+    status_topic: Arc<Mutex<Option<String>>>,
 }
+
+/// The subject of a status change's message: the EventBridge event's `detail-type`.
+pub const STATUS_CHANGE_SUBJECT: &str = "Step Functions Execution Status Change";
 
 impl Notifier {
     /// An empty record.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Sends the status change of every execution that ends other than `SUCCEEDED` to
+    /// `topic_arn` from now on.
+    pub fn route_status_changes(&self, topic_arn: impl Into<String>) {
+        *self
+            .status_topic
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(topic_arn.into());
+    }
+
+    /// The topic status changes go to, if any.
+    pub fn status_topic(&self) -> Option<String> {
+        self.status_topic
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Every message published so far, oldest first.

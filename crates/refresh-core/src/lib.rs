@@ -24,6 +24,7 @@ pub mod request;
 pub mod run;
 pub mod s3;
 pub mod service;
+pub mod statemachine;
 pub mod steps;
 pub mod uri;
 

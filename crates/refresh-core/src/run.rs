@@ -1,8 +1,10 @@
 //! What every step does first: read its event, load the config the run request points at, and
 //! check both before anything is created.
 
-use serde::Serialize;
+use aws_smithy_types::DateTime;
+use aws_smithy_types::date_time::Format;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::config::PipelineConfig;
@@ -10,6 +12,48 @@ use crate::deps::Deps;
 use crate::error::StepError;
 use crate::request::RunRequest;
 use crate::s3::load_config;
+
+/// The execution a step runs in, as the state machine passes its context object's
+/// `$$.Execution`: its name, and when it started and was last redriven.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ExecutionContext {
+    /// The execution's name, which stands in for a missing `runId`.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// When the execution started (ISO 8601).
+    #[serde(default)]
+    pub start_time: Option<String>,
+    /// When it was last redriven (ISO 8601), if it was.
+    #[serde(default)]
+    pub redrive_time: Option<String>,
+}
+
+impl ExecutionContext {
+    /// When the current attempt of the execution began, in epoch seconds: its last redrive, or
+    /// its start. `None` outside a state machine; an unreadable time names its field.
+    fn drive_started(&self) -> Result<Option<f64>, StepError> {
+        let read = |field: &str, text: &Option<String>| -> Result<Option<f64>, StepError> {
+            text.as_deref()
+                .map(|t| {
+                    DateTime::from_str(t, Format::DateTime)
+                        .map(|d| d.as_secs_f64())
+                        .map_err(|e| {
+                            StepError::invalid(format!(
+                                "execution.{field}: {t:?} is not an ISO 8601 time: {e}"
+                            ))
+                        })
+                })
+                .transpose()
+        };
+        let started = read("StartTime", &self.start_time)?;
+        let redriven = read("RedriveTime", &self.redrive_time)?;
+        Ok(match (started, redriven) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        })
+    }
+}
 
 /// A run, ready for a step: its id, its request and its config, each checked.
 #[derive(Debug, Clone)]
@@ -20,16 +64,28 @@ pub struct Run {
     pub request: RunRequest,
     /// The pipeline config.
     pub config: PipelineConfig,
+    /// When the execution's current attempt began (epoch seconds), when a state machine runs
+    /// the step: a job of the run that failed since then fails the step, while one that had
+    /// failed before (the execution was redriven, or a new one started with the same `runId`)
+    /// is tried again.
+    pub drive_started: Option<f64>,
 }
 
 impl Run {
-    /// Loads and checks the config the request points at.
+    /// Loads and checks the config the request points at. The run's id is the request's
+    /// `runId`, or else `execution_name`, or else the execution's name from `execution`.
     pub async fn load(
         request: RunRequest,
         execution_name: Option<&str>,
+        execution: Option<&ExecutionContext>,
         deps: &Deps,
     ) -> Result<Self, StepError> {
-        let id = request.run_id(execution_name)?;
+        let drive_started = match execution {
+            Some(execution) => execution.drive_started()?,
+            None => None,
+        };
+        let name = execution_name.or_else(|| execution.and_then(|e| e.name.as_deref()));
+        let id = request.run_id(name)?;
         let config = load_config(&request.config_uri, deps).await?;
         request.check(&config)?;
         for warning in config.warnings() {
@@ -39,7 +95,19 @@ impl Run {
             id,
             request,
             config,
+            drive_started,
         })
+    }
+
+    /// Whether a job of this run that failed, last updated (failed) at `failed_at`, failed
+    /// during the execution's current attempt, so that starting it again would only repeat
+    /// the failure unattended: the step fails instead, and a redrive (or a new execution with
+    /// the same `runId`) starts the next attempt.
+    pub fn failed_in_this_drive(&self, failed_at: Option<&DateTime>) -> bool {
+        match (self.drive_started, failed_at) {
+            (Some(started), Some(failed_at)) => failed_at.as_secs_f64() >= started,
+            _ => false,
+        }
     }
 }
 

@@ -98,6 +98,7 @@ impl Pipeline {
         StartImportEvent {
             request: self.request(fields),
             execution_name: None,
+            execution: None,
         }
     }
 
@@ -105,6 +106,7 @@ impl Pipeline {
         CreateVersionEvent {
             request: self.request(fields),
             execution_name: None,
+            execution: None,
             solution: solution.to_owned(),
         }
     }
@@ -113,6 +115,7 @@ impl Pipeline {
         UpdateCampaignEvent {
             request: self.request(fields),
             execution_name: None,
+            execution: None,
             solution: PERSONALIZATION.to_owned(),
             solution_version_arn: version_arn.map(str::to_owned),
         }

@@ -15,7 +15,7 @@ use crate::config::{SolutionConfig as ConfiguredSolution, USER_PERSONALIZATION};
 use crate::deps::Deps;
 use crate::error::{CallError, StepError};
 use crate::request::{RunRequest, TrainingMode};
-use crate::run::{Drift, Run, parse_event, to_output};
+use crate::run::{Drift, ExecutionContext, Run, parse_event, to_output};
 use crate::service::{
     ACTIVE, attempt_name, datasets, described, find_solution, import_jobs, is_failed, is_pending,
     latest_attempt, require_dataset_group, seconds, solution_versions,
@@ -30,6 +30,9 @@ pub struct CreateVersionEvent {
     /// The execution's name, which stands in for a missing `runId`.
     #[serde(default)]
     pub execution_name: Option<String>,
+    /// The execution the state machine runs the step in (its `$$.Execution`).
+    #[serde(default)]
+    pub execution: Option<ExecutionContext>,
     /// The solution to train, by its name in the config.
     pub solution: String,
 }
@@ -73,7 +76,13 @@ pub async fn create_version(
     event: CreateVersionEvent,
     deps: &Deps,
 ) -> Result<CreateVersionOutput, StepError> {
-    let run = Run::load(event.request, event.execution_name.as_deref(), deps).await?;
+    let run = Run::load(
+        event.request,
+        event.execution_name.as_deref(),
+        event.execution.as_ref(),
+        deps,
+    )
+    .await?;
     let configured = run.config.solution(&event.solution)?;
     let client = &deps.personalize;
     let mode = run.request.training;
@@ -129,6 +138,13 @@ pub async fn create_version(
             out.arns = vec![arn];
             out.resumed = true;
             return Ok(out);
+        }
+        if run.failed_in_this_drive(version.last_updated_date_time()) {
+            return Err(StepError::ResourceFailed(format!(
+                "solution version {arn} ({} training) failed: {}; redrive the execution, or start one with the same runId, to start attempt {next}",
+                mode.as_str(),
+                version.failure_reason().unwrap_or("no reason given"),
+            )));
         }
         tracing::warn!(version = %arn, attempt, "the run's last training failed; starting another");
     }

@@ -57,6 +57,9 @@ pub struct PollOutput {
     pub failure_reason: Option<String>,
     /// Seconds to wait before polling again (0 once done).
     pub wait_seconds: u64,
+    /// Seconds since the job that has run longest started (0 with no jobs): what a state
+    /// machine's bound on waiting compares.
+    pub elapsed_seconds: f64,
     /// Each job.
     pub jobs: Vec<JobStatus>,
 }
@@ -129,11 +132,13 @@ fn summarise(jobs: Vec<JobStatus>, wait_scale: f64) -> PollOutput {
         (None, Some(job)) => (job.status.clone(), None, false, job.wait_seconds),
         (None, None) => (ACTIVE.to_owned(), None, true, 0.0),
     };
+    let elapsed_seconds = jobs.iter().map(|j| j.elapsed_seconds).fold(0.0, f64::max);
     PollOutput {
         status,
         done,
         failed: failed.is_some(),
         failure_reason,
+        elapsed_seconds,
         // Never 0 while a job runs: a state machine would poll without pause.
         wait_seconds: if done {
             0

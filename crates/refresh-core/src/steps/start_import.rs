@@ -13,8 +13,8 @@ use serde_json::{Value, json};
 use crate::config::{PipelineConfig, key_of};
 use crate::deps::Deps;
 use crate::error::{CallError, StepError};
-use crate::request::{ImportMode, RunRequest};
-use crate::run::{Drift, Run, parse_event, to_output};
+use crate::request::{ImportMode, RunRequest, TrainingMode};
+use crate::run::{Drift, ExecutionContext, Run, parse_event, to_output};
 use crate::s3::check_data;
 use crate::service::{
     ACTIVE, datasets, described, find_dataset_group, import_jobs, is_failed, is_pending,
@@ -30,6 +30,9 @@ pub struct StartImportEvent {
     /// The execution's name, which stands in for a missing `runId`.
     #[serde(default)]
     pub execution_name: Option<String>,
+    /// The execution the state machine runs the step in (its `$$.Execution`).
+    #[serde(default)]
+    pub execution: Option<ExecutionContext>,
 }
 
 /// What the step did.
@@ -49,6 +52,9 @@ pub struct StartImportOutput {
     pub arns: Vec<String>,
     /// Differences between the config and what exists.
     pub drift: Vec<Drift>,
+    /// The solutions the run trains or deploys, by their names in the config (none when it
+    /// does neither), for the state machine's `Map` over them.
+    pub solutions: Vec<String>,
 }
 
 /// The event tracker applications record events with.
@@ -94,7 +100,13 @@ pub async fn start_import(
     event: StartImportEvent,
     deps: &Deps,
 ) -> Result<StartImportOutput, StepError> {
-    let run = Run::load(event.request, event.execution_name.as_deref(), deps).await?;
+    let run = Run::load(
+        event.request,
+        event.execution_name.as_deref(),
+        event.execution.as_ref(),
+        deps,
+    )
+    .await?;
     let client = &deps.personalize;
     let config = &run.config;
 
@@ -126,7 +138,15 @@ pub async fn start_import(
                 job.dataset_import_job_arn().unwrap_or_default().to_owned(),
             )),
             Some((attempt, job)) => {
-                tracing::warn!(job = ?job.dataset_import_job_arn(), attempt, "the run's last import failed; starting another");
+                let arn = job.dataset_import_job_arn().unwrap_or_default();
+                if run.failed_in_this_drive(job.last_updated_date_time()) {
+                    return Err(StepError::ResourceFailed(format!(
+                        "import job {arn} ({}) failed: {}; redrive the execution, or start one with the same runId, to start attempt {next}",
+                        job.job_name().unwrap_or_default(),
+                        job.failure_reason().unwrap_or("no reason given"),
+                    )));
+                }
+                tracing::warn!(job = %arn, attempt, "the run's last import failed; starting another");
                 None
             }
             None => None,
@@ -188,6 +208,11 @@ pub async fn start_import(
         imports.push(start_job(client, config, &dataset_arn, plan).await?);
     }
     let arns = imports.iter().map(|i| i.job_arn.clone()).collect();
+    let solutions = if run.request.training != TrainingMode::None || run.request.deploys() {
+        config.solutions.iter().map(|s| s.name.clone()).collect()
+    } else {
+        Vec::new()
+    };
     Ok(StartImportOutput {
         run_id: run.id,
         dataset_group_arn: group_arn,
@@ -195,6 +220,7 @@ pub async fn start_import(
         imports,
         arns,
         drift,
+        solutions,
     })
 }
 

@@ -23,7 +23,7 @@ use crate::config::{CampaignConfig as ConfiguredCampaign, QualityGate};
 use crate::deps::Deps;
 use crate::error::{CallError, StepError};
 use crate::request::{RunRequest, TrainingMode};
-use crate::run::{Drift, Run, parse_event, to_output};
+use crate::run::{Drift, ExecutionContext, Run, parse_event, to_output};
 use crate::service::{
     ACTIVE, described, find_campaign, find_solution, is_failed, is_pending, require_dataset_group,
     seconds, solution_of, solution_versions,
@@ -39,6 +39,9 @@ pub struct UpdateCampaignEvent {
     /// The execution's name, which stands in for a missing `runId`.
     #[serde(default)]
     pub execution_name: Option<String>,
+    /// The execution the state machine runs the step in (its `$$.Execution`).
+    #[serde(default)]
+    pub execution: Option<ExecutionContext>,
     /// The solution whose campaigns to deploy, by its name in the config.
     pub solution: String,
     /// The version to deploy; the solution's newest ACTIVE version when absent.
@@ -123,7 +126,13 @@ pub async fn update_campaign(
     event: UpdateCampaignEvent,
     deps: &Deps,
 ) -> Result<UpdateCampaignOutput, StepError> {
-    let run = Run::load(event.request, event.execution_name.as_deref(), deps).await?;
+    let run = Run::load(
+        event.request,
+        event.execution_name.as_deref(),
+        event.execution.as_ref(),
+        deps,
+    )
+    .await?;
     let configured = run.config.solution(&event.solution)?;
     let gate = run.config.gate_for(configured);
     let client = &deps.personalize;
@@ -221,6 +230,7 @@ pub async fn update_campaign(
     for campaign in &configured.campaigns {
         let outcome = deploy(
             client,
+            &run,
             gate,
             campaign,
             &solution_arn,
@@ -253,6 +263,7 @@ async fn describe_version(client: &Client, arn: &str) -> Result<SolutionVersion,
 /// Gates and deploys the candidate to one campaign.
 async fn deploy(
     client: &Client,
+    run: &Run,
     gate: &QualityGate,
     configured: &ConfiguredCampaign,
     solution_arn: &str,
@@ -304,6 +315,12 @@ async fn deploy(
     outcome.served_version_arn = Some(served.clone());
 
     if is_failed(status) {
+        if run.failed_in_this_drive(campaign.last_updated_date_time()) {
+            return Err(StepError::ResourceFailed(format!(
+                "campaign {arn} failed: {}; redrive the execution, or start one with the same runId, to delete it and create it again",
+                campaign.failure_reason().unwrap_or("no reason given")
+            )));
+        }
         // A failed campaign cannot be updated; deleting it lets the next attempt create it.
         client
             .delete_campaign()
@@ -346,6 +363,15 @@ async fn deploy(
     }
     if let Some(update) = campaign.latest_campaign_update() {
         let update_status = update.status().unwrap_or_default();
+        if is_failed(update_status)
+            && update.solution_version_arn() == Some(target.as_str())
+            && run.failed_in_this_drive(update.last_updated_date_time())
+        {
+            return Err(StepError::ResourceFailed(format!(
+                "campaign {arn}'s update to {target} failed: {}; redrive the execution, or start one with the same runId, to update it again",
+                update.failure_reason().unwrap_or("no reason given")
+            )));
+        }
         if is_pending(update_status) {
             if update.solution_version_arn() == Some(target.as_str()) {
                 outcome.action = "deploying";
