@@ -228,17 +228,12 @@ pub async fn update_campaign(
     out.solution_version_arn = Some(candidate_arn.clone());
 
     for campaign in &configured.campaigns {
-        let outcome = deploy(
-            client,
-            &run,
-            gate,
-            campaign,
-            &solution_arn,
-            &candidate,
-            &versions,
-            &mut out.drift,
-        )
-        .await?;
+        let judged = Candidate {
+            solution_arn: &solution_arn,
+            version: &candidate,
+            versions: &versions,
+        };
+        let outcome = deploy(client, &run, gate, campaign, &judged, &mut out.drift).await?;
         tracing::info!(campaign = %campaign.name, action = outcome.action, gate = ?outcome.gate.as_ref().map(|g| &g.reason), "campaign");
         if matches!(outcome.action, "created" | "updated" | "deploying") {
             out.arns.extend(outcome.campaign_arn.clone());
@@ -260,17 +255,30 @@ async fn describe_version(client: &Client, arn: &str) -> Result<SolutionVersion,
     described(version, "DescribeSolutionVersion")
 }
 
+/// The version a call deploys, with what judging it needs.
+struct Candidate<'a> {
+    /// Its solution.
+    solution_arn: &'a str,
+    /// The version.
+    version: &'a SolutionVersion,
+    /// The solution's versions, newest first.
+    versions: &'a [SolutionVersionSummary],
+}
+
 /// Gates and deploys the candidate to one campaign.
 async fn deploy(
     client: &Client,
     run: &Run,
     gate: &QualityGate,
     configured: &ConfiguredCampaign,
-    solution_arn: &str,
-    candidate: &SolutionVersion,
-    versions: &[SolutionVersionSummary],
+    candidate: &Candidate<'_>,
     drift: &mut Vec<Drift>,
 ) -> Result<CampaignOutcome, StepError> {
+    let Candidate {
+        solution_arn,
+        version: candidate,
+        versions,
+    } = *candidate;
     let candidate_arn = candidate.solution_version_arn().unwrap_or_default();
     // A campaign that follows the solution is given `<solution>/$LATEST`, as the service asks.
     let target = if configured.sync_with_latest_solution_version {
