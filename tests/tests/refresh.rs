@@ -4,11 +4,19 @@
 //! a failure at each task state redriven to success, a 20-hour training, and two solutions of
 //! which one fails.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use aws_sdk_sfn::types::ExecutionStatus;
 use e2e_tests::pipeline::{Finished, RefreshMachine, TOPIC};
-use e2e_tests::{Harness, TestResult, movielens_config, read_movielens};
+use e2e_tests::{
+    Harness, PIPELINE_PREFIX, TestResult, clustered_interactions, clustered_items,
+    movielens_config, pipeline_config, read_movielens,
+};
 use local_personalize::Durations;
-use local_sfn::Notifier;
+use local_sfn::functions::STATUS_CHANGE_SUBJECT;
+use local_sfn::{FunctionError, Notifier};
+use refresh_core::Step;
 use serde_json::{Value, json};
 
 /// The config's solutions, as the worked example names them.
@@ -123,6 +131,31 @@ impl Pipeline {
     }
 }
 
+impl Pipeline {
+    /// The versions of the solution `name`, newest first.
+    async fn versions_of(&self, name: &str) -> Vec<String> {
+        let p = &self.h.personalize;
+        let solutions = p.list_solutions().send().await.expect("solutions");
+        let Some(arn) = solutions
+            .solutions()
+            .iter()
+            .find(|s| s.name() == Some(name))
+            .and_then(|s| s.solution_arn())
+        else {
+            return Vec::new();
+        };
+        p.list_solution_versions()
+            .solution_arn(arn)
+            .send()
+            .await
+            .expect("versions")
+            .solution_versions()
+            .iter()
+            .filter_map(|v| v.solution_version_arn().map(str::to_owned))
+            .collect()
+    }
+}
+
 /// The messages published to [`TOPIC`], as JSON, with their subjects.
 fn messages(notifier: &Notifier) -> Vec<(Option<String>, Value)> {
     notifier
@@ -227,5 +260,319 @@ async fn a_first_run_on_movielens_imports_trains_deploys_and_says_what_it_did() 
     assert_eq!(p.count("imports").await, 3);
     assert_eq!(p.count("versions").await, 2);
     assert_eq!(p.count("campaigns").await, campaigns);
+    p.h.stop().await
+}
+
+// ---- failures and redrives --------------------------------------------------------------
+
+/// A small pipeline (the fixtures' interactions and items, the worked example's solutions)
+/// for the tests that run it several times.
+async fn small_pipeline(durations: Durations) -> Pipeline {
+    let h = Harness::with_durations(durations).await;
+    let bucket = h.bucket().await;
+    h.upload(
+        bucket,
+        &format!("{PIPELINE_PREFIX}/interactions/interactions.csv"),
+        clustered_interactions(60, 30),
+    )
+    .await;
+    h.upload(
+        bucket,
+        &format!("{PIPELINE_PREFIX}/items/items.csv"),
+        clustered_items(),
+    )
+    .await;
+    let config_uri = h.upload_config("config.json", &pipeline_config()).await;
+    let machine = RefreshMachine::create(&h, "personalize-refresh", &h.deps()).await;
+    Pipeline {
+        h,
+        machine,
+        config_uri,
+    }
+}
+
+impl Pipeline {
+    /// A run of the small pipeline: FULL imports of interactions and items, `training`,
+    /// deploy.
+    fn small_run(&self, run_id: &str, training: &str) -> Value {
+        json!({
+            "configUri": self.config_uri,
+            "runId": run_id,
+            "imports": [
+                {"dataset": "interactions", "mode": "FULL"},
+                {"dataset": "items", "mode": "FULL"}
+            ],
+            "training": training
+        })
+    }
+
+    /// The status changes published to [`TOPIC`] (the failures), as their `detail`.
+    fn status_changes(&self) -> Vec<Value> {
+        messages(&self.h.notifier())
+            .into_iter()
+            .filter(|(subject, _)| subject.as_deref() == Some(STATUS_CHANGE_SUBJECT))
+            .map(|(_, detail)| detail)
+            .collect()
+    }
+}
+
+/// Where a failure is injected: the function of `step`, called with a payload `matches`
+/// accepts, fails once with the error `InvalidRequest`; `after` says whether the step ran
+/// first (a function that did its work, then failed to answer).
+#[derive(Clone, Copy)]
+struct Injection {
+    state: &'static str,
+    step: Step,
+    matches: fn(&Value) -> bool,
+    after: bool,
+}
+
+/// Whether a poll-status payload polls ARNs that contain `kind`.
+fn polls(payload: &Value, kind: &str) -> bool {
+    payload["arns"].as_array().is_some_and(|arns| {
+        arns.iter()
+            .any(|a| a.as_str().is_some_and(|a| a.contains(kind)))
+    })
+}
+
+/// Registers `injection`'s step again, failing the first call it matches.
+fn inject(p: &Pipeline, injection: Injection) {
+    let deps = p.h.deps();
+    let armed = Arc::new(AtomicBool::new(true));
+    let mut functions = p.h.functions();
+    functions.register(injection.step.name(), move |payload| {
+        let deps = deps.clone();
+        let fire = (injection.matches)(&payload) && armed.swap(false, Ordering::SeqCst);
+        async move {
+            let answer = if fire && !injection.after {
+                None
+            } else {
+                Some(injection.step.invoke(payload, &deps).await)
+            };
+            if fire {
+                return Err(FunctionError::new(
+                    "InvalidRequest",
+                    format!("injected at {}", injection.state),
+                ));
+            }
+            answer
+                .expect("the step ran")
+                .map_err(|d| FunctionError::new(d.error_type, d.error_message))
+        }
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failure_at_each_task_state_is_redriven_to_success_without_a_duplicate_job() -> TestResult
+{
+    let injections = [
+        Injection {
+            state: "Import",
+            step: Step::StartImport,
+            matches: |_| true,
+            after: false,
+        },
+        Injection {
+            state: "Import",
+            step: Step::StartImport,
+            matches: |_| true,
+            after: true,
+        },
+        Injection {
+            state: "Check imports",
+            step: Step::PollStatus,
+            matches: |p| polls(p, ":dataset-import-job/"),
+            after: false,
+        },
+        Injection {
+            state: "Train",
+            step: Step::CreateVersion,
+            matches: |_| true,
+            after: true,
+        },
+        Injection {
+            state: "Check training",
+            step: Step::PollStatus,
+            matches: |p| polls(p, ":solution/"),
+            after: false,
+        },
+        Injection {
+            state: "Deploy",
+            step: Step::UpdateCampaign,
+            matches: |_| true,
+            after: true,
+        },
+        Injection {
+            state: "Check deployment",
+            step: Step::PollStatus,
+            matches: |p| polls(p, ":campaign/"),
+            after: false,
+        },
+    ];
+    for injection in injections {
+        let at = format!(
+            "{} ({})",
+            injection.state,
+            if injection.after {
+                "after the step ran"
+            } else {
+                "before"
+            }
+        );
+        // GIVEN a pipeline whose function fails once at the state
+        let p = small_pipeline(Durations::default()).await;
+        inject(&p, injection);
+
+        // WHEN the first run executes
+        let failed = p.machine.run("run", &p.small_run("r1", "FULL")).await;
+
+        // THEN it fails with the injected error at that state, and says so on the topic
+        assert_eq!(
+            failed.status,
+            ExecutionStatus::Failed,
+            "{at}: {:?}",
+            failed.states_entered()
+        );
+        assert_eq!(failed.error.as_deref(), Some("InvalidRequest"), "{at}");
+        let cause = failed.cause.clone().unwrap_or_default();
+        assert!(
+            cause.contains(&format!("injected at {}", injection.state)),
+            "{at}: {cause}"
+        );
+        let changes = p.status_changes();
+        assert_eq!(changes.len(), 1, "{at}: {changes:?}");
+        assert_eq!(changes[0]["status"], "FAILED", "{at}");
+        assert_eq!(changes[0]["executionArn"], failed.arn.as_str(), "{at}");
+
+        // WHEN it is redriven
+        p.machine.redrive(&failed.arn).await;
+        let redriven = p.machine.finished(&failed.arn).await;
+
+        // THEN it succeeds, the states that had succeeded not run again, and every job
+        // exists once
+        assert_succeeded(&redriven);
+        assert_eq!(redriven.entered("Read request"), 1, "{at}");
+        assert_eq!(p.count("imports").await, 2, "{at}");
+        assert_eq!(p.count("versions").await, 2, "{at}");
+        assert_eq!(p.count("campaigns").await, 2, "{at}");
+        let output = redriven.output.expect("output");
+        for name in SOLUTIONS {
+            let s = solution(&output, name);
+            for c in s["deployment"]["campaigns"].as_array().expect("campaigns") {
+                assert!(
+                    ["created", "deploying"].contains(&c["action"].as_str().unwrap_or_default()),
+                    "{at}: {c}"
+                );
+            }
+        }
+        p.h.stop().await?;
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_solutions_one_failing_fail_the_run_and_a_redrive_retrains_only_the_failed_one()
+-> TestResult {
+    // GIVEN the small pipeline, imported, whose next training will fail
+    let p = small_pipeline(Durations::default()).await;
+    p.h.add_fault(
+        json!({"kind": "failNextJob", "jobKind": "solution-version", "reason": "simulated outage"}),
+    )
+    .await?;
+
+    // WHEN the run trains both solutions
+    let failed = p.machine.run("run", &p.small_run("r1", "FULL")).await;
+
+    // THEN it fails with ResourceFailed at the failed solution's Train, naming the version
+    // and the reason, while the other solution's training keeps running in Personalize
+    assert_eq!(
+        failed.status,
+        ExecutionStatus::Failed,
+        "{:?}",
+        failed.states_entered()
+    );
+    assert_eq!(failed.error.as_deref(), Some("ResourceFailed"));
+    let cause = failed.cause.clone().unwrap_or_default();
+    assert!(cause.contains("simulated outage"), "{cause}");
+    assert!(cause.contains("attempt 2"), "{cause}");
+    assert_eq!(p.count("versions").await, 2);
+    assert!(
+        failed
+            .history
+            .iter()
+            .any(|e| e.r#type().as_str() == "MapIterationAborted"),
+        "the other solution's wait was stopped"
+    );
+
+    // WHEN it is redriven
+    p.machine.redrive(&failed.arn).await;
+    let redriven = p.machine.finished(&failed.arn).await;
+
+    // THEN the failed solution trains again (attempt 2) and the other carries on with the
+    // version it had started: three versions in all, both solutions deployed
+    assert_succeeded(&redriven);
+    assert_eq!(p.count("versions").await, 3);
+    let failing = SOLUTIONS
+        .into_iter()
+        .find(|name| cause.contains(&format!("solution/{name}/")))
+        .unwrap_or_else(|| panic!("the cause names no solution version: {cause}"));
+    let output = redriven.output.expect("output");
+    for name in SOLUTIONS {
+        let versions = p.versions_of(name).await;
+        let trained = solution(&output, name)["training"].clone();
+        if name == failing {
+            assert_eq!(versions.len(), 2, "{name}: {versions:?}");
+            assert_eq!(trained["resumed"], false, "{trained}");
+        } else {
+            assert_eq!(versions.len(), 1, "{name}: {versions:?}");
+        }
+        assert_eq!(
+            trained["solutionVersionArn"].as_str(),
+            versions.first().map(String::as_str),
+            "{name} deploys its newest version"
+        );
+    }
+    assert_eq!(p.count("campaigns").await, 2);
+    p.h.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_twenty_hour_training_is_waited_for_without_giving_up_and_polled_less_with_history()
+-> TestResult {
+    // GIVEN a pipeline whose trainings take 20 hours
+    let mut durations = Durations::default();
+    durations.training.base_seconds = 20.0 * 3600.0;
+    durations.training.seconds_per_thousand_interactions = 0.0;
+    let p = small_pipeline(durations).await;
+
+    // WHEN a first run trains, then a second FULL training runs with the first as history
+    let first = p.machine.run("first", &p.small_run("r1", "FULL")).await;
+    let started = p.h.now();
+    let second = p
+        .machine
+        .run(
+            "second",
+            &json!({"configUri": p.config_uri, "runId": "r2", "training": "FULL", "deploy": false}),
+        )
+        .await;
+
+    // THEN both succeed, the second after 20 simulated hours, polling each training three
+    // times (at the start, just before the end the first predicts, at that end) where the
+    // first, with no earlier training to go by, polled it dozens of times
+    assert_succeeded(&first);
+    assert_succeeded(&second);
+    let hours = (p.h.now() - started) / 3600.0;
+    assert!(hours >= 20.0, "the second run took {hours} h");
+    let first_polls = first.entered("Check training");
+    let second_polls = second.entered("Check training");
+    assert!(
+        second_polls <= SOLUTIONS.len() * 3,
+        "{second_polls} polls with history"
+    );
+    assert!(
+        second_polls * 3 < first_polls,
+        "{second_polls} polls with history, {first_polls} without"
+    );
+    assert_eq!(second.entered("Training wait limit"), 0);
     p.h.stop().await
 }
