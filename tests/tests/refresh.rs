@@ -576,3 +576,59 @@ async fn a_twenty_hour_training_is_waited_for_without_giving_up_and_polled_less_
     assert_eq!(second.entered("Training wait limit"), 0);
     p.h.stop().await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_request_fails_at_import_before_anything_is_created() -> TestResult {
+    // GIVEN the refresh state machine and a request naming a dataset the config lacks
+    let p = small_pipeline(Durations::default()).await;
+    let request = json!({
+        "configUri": p.config_uri,
+        "imports": [{"dataset": "users", "mode": "FULL"}],
+        "training": "FULL"
+    });
+
+    // WHEN it runs
+    let failed = p.machine.run("bad-request", &request).await;
+
+    // THEN it fails at Import with InvalidRequest naming the field, having created nothing
+    assert_eq!(failed.status, ExecutionStatus::Failed);
+    assert_eq!(failed.error.as_deref(), Some("InvalidRequest"));
+    assert_eq!(failed.last_state().as_deref(), Some("Import"));
+    let cause = failed.cause.unwrap_or_default();
+    assert!(cause.contains("imports[0]"), "{cause}");
+    let groups = p.h.personalize.list_dataset_groups().send().await?;
+    assert!(groups.dataset_groups().is_empty(), "{groups:?}");
+    p.h.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_update_with_nothing_new_succeeds_saying_why_nothing_was_trained() -> TestResult {
+    // GIVEN a pipeline whose first run trained and deployed
+    let p = small_pipeline(Durations::default()).await;
+    assert_succeeded(&p.machine.run("first", &p.small_run("r1", "FULL")).await);
+    let versions = p.count("versions").await;
+
+    // WHEN a run asks for UPDATE training with no new data
+    let request = json!({"configUri": p.config_uri, "runId": "r2", "training": "UPDATE"});
+    let run = p.machine.run("update", &request).await;
+
+    // THEN it succeeds without training, each solution's reason in the output and the message
+    assert_succeeded(&run);
+    assert_eq!(p.count("versions").await, versions);
+    let output = run.output.clone().expect("output");
+    for name in SOLUTIONS {
+        let s = solution(&output, name);
+        assert_eq!(s["training"]["skipped"], true, "{s}");
+        assert!(
+            s["training"]["reason"]
+                .as_str()
+                .is_some_and(|r| !r.is_empty()),
+            "{s}"
+        );
+        assert_eq!(s["deployment"]["skipped"], true, "{s}");
+    }
+    let published = messages(&p.h.notifier());
+    assert_eq!(published.last().map(|(_, m)| m), Some(&output));
+    assert_eq!(run.entered("Check training"), 0);
+    p.h.stop().await
+}
