@@ -595,6 +595,83 @@ async fn stopping_a_running_execution_aborts_it_with_the_error_and_cause_given()
 }
 
 #[tokio::test]
+async fn waits_past_the_limits_are_refused_or_fail_and_stop_execution_always_answers() -> TestResult
+{
+    let h = Harness::start().await;
+    h.functions().register("explode", |_: Value| async move {
+        panic!("the handler fell over")
+    });
+
+    // A Wait of more than the documented 99,999,999 seconds is an invalid definition naming
+    // the state and the field.
+    let err = h
+        .sfn()
+        .create_state_machine()
+        .name("too-long")
+        .role_arn(ROLE)
+        .definition(
+            json!({"StartAt": "A", "States": {
+                "A": {"Type": "Wait", "Seconds": u64::MAX, "End": true}}})
+            .to_string(),
+        )
+        .send()
+        .await
+        .expect_err("Seconds past the maximum");
+    let (code, message) = refusal(&err);
+    assert_eq!(code, "InvalidDefinition");
+    assert!(
+        message.contains("state `A`") && message.contains("field `Seconds`"),
+        "{message}"
+    );
+
+    // A SecondsPath selecting u64::MAX fails the execution with States.Runtime naming it.
+    let machine = state_machine(
+        &h,
+        "wait-by-path",
+        &json!({"StartAt": "A", "States": {
+            "A": {"Type": "Wait", "SecondsPath": "$.s", "End": true}}}),
+    )
+    .await;
+    let arn = start(&h, &machine, "huge", &json!({"s": u64::MAX})).await;
+    let described = closed(&h, &arn).await;
+    assert_eq!(described.status(), &ExecutionStatus::Failed);
+    assert_eq!(described.error(), Some("States.Runtime"));
+    let cause = described.cause().unwrap_or_default();
+    assert!(
+        cause.contains("$.s") && cause.contains("18446744073709551615"),
+        "{cause}"
+    );
+
+    // An execution whose task dies is closed as failed, so StopExecution answers at once.
+    let machine = state_machine(
+        &h,
+        "exploding",
+        &json!({"StartAt": "T", "States": {
+            "T": {"Type": "Task", "Resource": lambda("explode"), "End": true}}}),
+    )
+    .await;
+    let arn = start(&h, &machine, "boom", &json!({})).await;
+    let described = closed(&h, &arn).await;
+    assert_eq!(described.status(), &ExecutionStatus::Failed);
+    assert_eq!(described.error(), Some("States.Runtime"));
+    assert!(
+        described
+            .cause()
+            .is_some_and(|c| c.contains("the handler fell over")),
+        "{:?}",
+        described.cause()
+    );
+    let stopped = tokio::time::timeout(
+        Duration::from_secs(10),
+        h.sfn().stop_execution().execution_arn(&arn).send(),
+    )
+    .await
+    .expect("StopExecution answers")?;
+    assert_eq!(described.stop_date(), Some(stopped.stop_date()));
+    Ok(())
+}
+
+#[tokio::test]
 async fn a_failed_execution_is_redriven_under_its_arn_from_the_state_that_failed() -> TestResult {
     let h = Harness::start().await;
     // `prepare` counts its calls; `flaky` fails the first time it is called, then succeeds.

@@ -490,7 +490,8 @@ impl StepFunctions {
     }
 
     /// Deletes a state machine at once. Its running executions are stopped; its executions
-    /// stay readable. Deleting one that does not exist succeeds, as in AWS.
+    /// stay readable, and belong to no state machine created later under the same name.
+    /// Deleting one that does not exist succeeds, as in AWS.
     async fn delete_state_machine(&self, input: &Value) -> Result<Value, ApiError> {
         let arn = required_string(input, "stateMachineArn")?;
         check_state_machine_arn(arn)?;
@@ -650,7 +651,7 @@ impl StepFunctions {
         }
         let not_redrivable = match record.redrivable() {
             Err(reason) => Some(reason.to_string()),
-            Ok(()) if self.store.state_machine(&info.state_machine_arn)?.is_none() => {
+            Ok(()) if self.store.machine_deleted(&info.execution_arn)? => {
                 Some("its state machine was deleted".to_owned())
             }
             Ok(()) => None,
@@ -843,15 +844,21 @@ impl StepFunctions {
         record
             .redrivable()
             .map_err(|reason| ApiError::ExecutionNotRedrivable(format!("{arn}: {reason}")))?;
+        let deleted = || {
+            ApiError::ExecutionNotRedrivable(format!(
+                "{arn}: its state machine {} was deleted",
+                record.info.state_machine_arn
+            ))
+        };
+        // A state machine created again under the same name is another state machine: a
+        // redrive uses the definition the execution started with.
+        if self.store.machine_deleted(arn)? {
+            return Err(deleted());
+        }
         let row = self
             .store
             .state_machine(&record.info.state_machine_arn)?
-            .ok_or_else(|| {
-                ApiError::ExecutionNotRedrivable(format!(
-                    "{arn}: its state machine {} was deleted",
-                    record.info.state_machine_arn
-                ))
-            })?;
+            .ok_or_else(deleted)?;
         let definition = self.definition(&mut live, &row)?;
         let execution = self
             .runner

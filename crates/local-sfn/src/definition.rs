@@ -8,8 +8,10 @@
 //! names the state (with the states that enclose it) and the field at fault.
 //!
 //! What the runner cannot do is refused here too, rather than half-run: JSONata, `Assign`,
-//! Distributed Map (`ItemReader`, `ItemBatcher`, `ResultWriter`), and task integrations other
-//! than Lambda functions, `lambda:invoke` and SNS `publish`.
+//! Distributed Map (`ItemReader`, `ItemBatcher`, `ResultWriter`), `HeartbeatSeconds`, and task
+//! integrations other than Lambda functions, `lambda:invoke` and SNS `publish`. Intrinsic
+//! function calls are parsed here too, so that a call that does not parse or names no
+//! intrinsic function is refused before anything runs.
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
@@ -18,10 +20,16 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use crate::choice::{self, ChoiceState};
-use crate::path;
+use crate::{intrinsics, path};
 
 /// The longest state name Step Functions accepts.
 const MAX_NAME_CHARS: usize = 80;
+
+/// The most seconds a Wait's `Seconds` or a `TimeoutSeconds` may give: Step Functions documents
+/// it for `Seconds`
+/// (<https://docs.aws.amazon.com/step-functions/latest/dg/amazon-states-language-wait-state.html>),
+/// and it keeps every deadline far inside what the clock can represent.
+pub(crate) const MAX_SECONDS: u64 = 99_999_999;
 
 /// A checked definition, ready to run. Cloning is cheap.
 #[derive(Debug, Clone)]
@@ -280,8 +288,6 @@ fn allowed_fields(kind: &str) -> Option<&'static [&'static str]> {
             "Resource",
             "TimeoutSeconds",
             "TimeoutSecondsPath",
-            "HeartbeatSeconds",
-            "HeartbeatSecondsPath",
             "Credentials",
         ],
         "Choice" => &["InputPath", "OutputPath", "Choices", "Default"],
@@ -370,13 +376,12 @@ fn read_machine(value: &Value, scope: &Scope) -> Result<Machine, DefinitionError
         Some(_) => return Err(scope.machine_error("States", "must be a JSON object")),
         None => return Err(scope.machine_error("States", "is required")),
     };
-    let timeout_seconds =
-        match fields.get("TimeoutSeconds") {
-            None => None,
-            Some(v) => Some(v.as_u64().filter(|n| *n > 0).ok_or_else(|| {
-                scope.machine_error("TimeoutSeconds", "must be a positive integer")
-            })?),
-        };
+    let timeout_seconds = match fields.get("TimeoutSeconds") {
+        None => None,
+        Some(v) => {
+            Some(seconds(v, 1).map_err(|message| scope.machine_error("TimeoutSeconds", message))?)
+        }
+    };
     if !states.contains_key(&start_at) {
         return Err(scope.machine_error(
             "StartAt",
@@ -554,6 +559,10 @@ fn read_state(name: &str, value: &Value, scope: &Scope) -> Result<State, Definit
             | "ToleratedFailureCountPath"
             | "ToleratedFailurePercentagePath"
             | "Label" => "belongs to Distributed Map, which this runner does not run".to_owned(),
+            "HeartbeatSeconds" | "HeartbeatSecondsPath" => {
+                "serves activities and .waitForTaskToken tasks, which this runner does not run"
+                    .to_owned()
+            }
             _ => format!("is not a field of a {kind_name} state"),
         };
         return Err(at(key, why));
@@ -656,7 +665,12 @@ fn read_state(name: &str, value: &Value, scope: &Scope) -> Result<State, Definit
                             format!("a Fail state has {literal} or {by_path}, not both"),
                         )),
                         (Some(text), None) => Ok(Some(Source::Literal(text))),
-                        (None, Some(p)) => Ok(Some(Source::Path(p))),
+                        (None, Some(p)) => {
+                            if p.trim_start().starts_with("States.") {
+                                intrinsics::check(&p).map_err(|message| at(by_path, message))?;
+                            }
+                            Ok(Some(Source::Path(p)))
+                        }
                         (None, None) => Ok(None),
                     }
                 };
@@ -769,9 +783,10 @@ fn check_template(template: &Value, at: &str) -> Result<(), FieldError> {
                 let here = format!("{at}.{key}");
                 if key.ends_with(".$") {
                     match value {
-                        Value::String(expr)
-                            if expr.trim_start().starts_with('$')
-                                || expr.trim_start().starts_with("States.") => {}
+                        Value::String(expr) if expr.trim_start().starts_with('$') => {}
+                        Value::String(expr) if expr.trim_start().starts_with("States.") => {
+                            intrinsics::check(expr).map_err(|message| (here, message))?;
+                        }
                         _ => {
                             return Err((
                                 here,
@@ -847,15 +862,22 @@ fn read_task(fields: &Map<String, Value>, parameters: &Option<Value>) -> Result<
                 "a Task state has TimeoutSeconds or TimeoutSecondsPath, not both".into(),
             ));
         }
-        (Some(v), None) => Some(Seconds::Literal(v.as_u64().filter(|n| *n > 0).ok_or((
-            "TimeoutSeconds".to_owned(),
-            "must be a positive integer".to_owned(),
-        ))?)),
+        (Some(v), None) => Some(Seconds::Literal(
+            seconds(v, 1).map_err(|message| ("TimeoutSeconds".to_owned(), message))?,
+        )),
         (None, Some(Value::String(p))) => Some(Seconds::Path(p.clone())),
         (None, Some(_)) => return Err(("TimeoutSecondsPath".into(), "must be a path".into())),
         (None, None) => None,
     };
     Ok(Task { resource, timeout })
+}
+
+/// A number of seconds given literally: an integer from `min` to [`MAX_SECONDS`].
+fn seconds(value: &Value, min: u64) -> Result<u64, String> {
+    value
+        .as_u64()
+        .filter(|n| (min..=MAX_SECONDS).contains(n))
+        .ok_or_else(|| format!("must be an integer from {min} to {MAX_SECONDS}, not {value}"))
 }
 
 /// `arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]`.
@@ -888,10 +910,9 @@ fn read_wait(fields: &Map<String, Value>) -> Result<WaitFor, FieldError> {
             .ok_or((field.to_owned(), "must be a string".to_owned()))
     };
     Ok(match field {
-        "Seconds" => WaitFor::Seconds(value.as_u64().ok_or((
-            field.to_owned(),
-            "must be a non-negative integer".to_owned(),
-        ))?),
+        "Seconds" => {
+            WaitFor::Seconds(seconds(value, 0).map_err(|message| (field.to_owned(), message))?)
+        }
         "Timestamp" => {
             let stamp = text()?;
             if choice::Timestamp::parse(&stamp).is_none() {
@@ -1234,5 +1255,127 @@ mod tests {
         ]}})));
         assert_eq!(e.state.as_deref(), Some("A"));
         assert!(e.field.starts_with("Choices[0]"), "{e}");
+    }
+
+    #[test]
+    fn seconds_and_timeouts_above_the_documented_maximum_are_refused() {
+        let lambda = "arn:aws:lambda:us-east-1:123456789012:function:f";
+        let cases = [
+            (
+                pass_machine(
+                    json!({"A": {"Type": "Wait", "Seconds": 18_446_744_073_709_551_615u64, "End": true}}),
+                ),
+                Some("A"),
+                "Seconds",
+            ),
+            (
+                pass_machine(json!({"A": {"Type": "Wait", "Seconds": 100_000_000, "End": true}})),
+                Some("A"),
+                "Seconds",
+            ),
+            (
+                pass_machine(json!({"A": {"Type": "Task", "Resource": lambda,
+                    "TimeoutSeconds": 100_000_000, "End": true}})),
+                Some("A"),
+                "TimeoutSeconds",
+            ),
+            (
+                json!({"StartAt": "A", "TimeoutSeconds": 18_446_744_073_709_551_615u64,
+                       "States": {"A": {"Type": "Succeed"}}}),
+                None,
+                "TimeoutSeconds",
+            ),
+        ];
+        for (definition, state, field) in cases {
+            let e = refused(definition);
+            assert_eq!(
+                (e.state.as_deref(), e.field.as_str()),
+                (state, field),
+                "{e}"
+            );
+            assert!(e.message.contains("99999999"), "{e}");
+        }
+
+        // The maximum itself is accepted.
+        Definition::from_value(&pass_machine(json!({"A": {"Type": "Wait",
+            "Seconds": MAX_SECONDS, "Next": "T"}, "T": {"Type": "Task", "Resource": lambda,
+            "TimeoutSeconds": MAX_SECONDS, "End": true}})))
+        .expect("the maximum is allowed");
+    }
+
+    #[test]
+    fn heartbeat_seconds_are_refused_naming_the_field() {
+        for field in ["HeartbeatSeconds", "HeartbeatSecondsPath"] {
+            let mut task = json!({"Type": "Task", "End": true,
+                "Resource": "arn:aws:lambda:us-east-1:123456789012:function:f"});
+            task[field] = if field == "HeartbeatSeconds" {
+                json!(60)
+            } else {
+                json!("$.beat")
+            };
+            let e = refused(pass_machine(json!({"A": task})));
+            assert_eq!((e.state.as_deref(), e.field.as_str()), (Some("A"), field));
+            assert!(e.message.contains("waitForTaskToken"), "{e}");
+        }
+    }
+
+    #[test]
+    fn intrinsic_calls_that_do_not_parse_or_name_no_function_are_refused() {
+        let lambda = "arn:aws:lambda:us-east-1:123456789012:function:f";
+        let cases = [
+            (
+                json!({"A": {"Type": "Pass", "Parameters": {"x.$": "States.Foo(1)"}, "End": true}}),
+                "A",
+                "Parameters.x.$",
+                "States.Foo",
+            ),
+            (
+                json!({"A": {"Type": "Pass", "Parameters": {"x.$": "States.Format("}, "End": true}}),
+                "A",
+                "Parameters.x.$",
+                "States.Format(",
+            ),
+            (
+                json!({"A": {"Type": "Task", "Resource": lambda, "End": true,
+                    "ResultSelector": {"deep": {"y.$": "States.Array(States.Nope())"}}}}),
+                "A",
+                "ResultSelector.deep.y.$",
+                "States.Nope",
+            ),
+            (
+                json!({"A": {"Type": "Map", "End": true,
+                    "ItemSelector": {"i.$": "States.ArrayLength($.a) extra"},
+                    "ItemProcessor": {"StartAt": "B", "States": {"B": {"Type": "Succeed"}}}}}),
+                "A",
+                "ItemSelector.i.$",
+                "after the call",
+            ),
+            (
+                json!({"A": {"Type": "Fail", "ErrorPath": "States.Bad('x')"}}),
+                "A",
+                "ErrorPath",
+                "States.Bad",
+            ),
+            (
+                json!({"A": {"Type": "Fail", "CausePath": "States.Format('x'"}}),
+                "A",
+                "CausePath",
+                "States.Format('x'",
+            ),
+        ];
+        for (states, state, field, named) in cases {
+            let e = refused(pass_machine(states));
+            assert_eq!(
+                (e.state.as_deref(), e.field.as_str()),
+                (Some(state), field),
+                "{e}"
+            );
+            assert!(e.message.contains(named), "{e}");
+        }
+
+        // Calls that parse and name intrinsic functions are accepted, nested ones included.
+        Definition::from_value(&pass_machine(json!({"A": {"Type": "Pass", "End": true,
+            "Parameters": {"x.$": "States.Format('{}', States.JsonMerge($.a, $.b, false))"}}})))
+        .expect("a valid call");
     }
 }

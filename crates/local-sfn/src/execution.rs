@@ -12,6 +12,11 @@
 //! there: states that succeeded are not run again, and inside a Map or Parallel state only the
 //! iterations and branches that failed or were aborted run again, from the state they stopped
 //! in.
+//!
+//! A state input (after `Parameters` too), state output or task result larger than
+//! [`MAX_PAYLOAD_BYTES`] fails the state with `States.DataLimitExceeded`. Its size is that of
+//! the JSON text the history records anyway, so measuring it costs nothing more; where no such
+//! text exists, a counting writer stops at the limit.
 
 use std::fmt;
 use std::future::Future;
@@ -38,6 +43,14 @@ use crate::path;
 
 /// Step Functions keeps redriving an execution at most this many times.
 const MAX_REDRIVES: u32 = 1000;
+
+/// The largest state input, state output, task result or execution output, in bytes of its
+/// JSON text (UTF-8): past it, the state fails with `States.DataLimitExceeded`
+/// (<https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html>).
+pub const MAX_PAYLOAD_BYTES: usize = 262_144;
+
+/// The error of a state whose data is larger than [`MAX_PAYLOAD_BYTES`].
+const DATA_LIMIT_EXCEEDED: &str = "States.DataLimitExceeded";
 
 /// What an execution is, as `StartExecution` was asked for it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -352,7 +365,23 @@ impl Runner {
             definition,
             execution,
         });
-        tokio::spawn(run.main(hold, stop, resume));
+        let task = tokio::spawn(run.clone().main(hold, stop, resume));
+        // A task that panics would leave the execution running for ever, and anyone waiting
+        // for it (StopExecution, DeleteStateMachine) waiting for ever: the execution is closed
+        // as failed instead. A task cancelled because the runtime shuts down is left alone.
+        tokio::spawn(async move {
+            if let Err(err) = task.await
+                && err.is_panic()
+            {
+                let panic = err.into_panic();
+                let message = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic".to_owned());
+                run.task_died(&message);
+            }
+        });
     }
 }
 
@@ -573,15 +602,15 @@ impl Run {
             }
         };
         // The timeout sleeps through a hold of its own, which is busy again once it fires, so
-        // the clock cannot move on between the timeout and the end of the run's states.
-        let mut watch = timeout.map(|seconds| (self.clock().hold(), seconds));
+        // the clock cannot move on between the timeout and the end of the run's states. A
+        // deadline the clock cannot represent never comes (the definition's check keeps
+        // TimeoutSeconds far below that).
+        let mut watch = timeout
+            .and_then(|seconds| after(started, seconds))
+            .map(|deadline| (self.clock().hold(), deadline));
         let timed_out = async {
             match &mut watch {
-                Some((watch, seconds)) => {
-                    watch
-                        .sleep_until(started + Duration::from_secs(*seconds))
-                        .await
-                }
+                Some((watch, deadline)) => watch.sleep_until(*deadline).await,
                 None => std::future::pending().await,
             }
         };
@@ -599,6 +628,26 @@ impl Run {
         self.close(outcome, &mut cursor);
         drop(hold);
         drop(watch);
+    }
+
+    /// Closes the execution as failed with `States.Runtime` when its task panicked, unless it
+    /// had closed already.
+    fn task_died(&self, message: &str) {
+        let mut cursor = {
+            let record = self.lock();
+            if record.status != ExecutionStatus::Running {
+                return;
+            }
+            Cursor {
+                path: Vec::new(),
+                last: record.history.last().map_or(0, |e| e.id),
+            }
+        };
+        tracing::error!(execution = %self.execution.arn(), panic = message, "an execution's task panicked");
+        let error = StatesError::runtime(format!(
+            "the local runner failed while running this execution: {message}"
+        ));
+        self.close(Ending::Ended(Err(error)), &mut cursor);
     }
 
     fn close(&self, outcome: Ending, cursor: &mut Cursor) {
@@ -747,6 +796,9 @@ impl Run {
     ) -> Result<Exit, StatesError> {
         let kind = kind_name(&state.kind);
         let entered_time = self.clock().now();
+        // The history's text of the input is its size too.
+        let input_text = text(&raw);
+        let input_too_large = input_text.len() > MAX_PAYLOAD_BYTES;
         self.event(
             cursor,
             &format!("{kind}StateEntered"),
@@ -754,7 +806,7 @@ impl Run {
                 "stateEnteredEventDetails",
                 object([
                     ("name", Value::String(state.name.clone())),
-                    ("input", Value::String(text(&raw))),
+                    ("input", Value::String(input_text)),
                     ("inputDetails", not_truncated()),
                 ]),
             )),
@@ -770,12 +822,21 @@ impl Run {
                 entered_time,
                 retry_count,
             };
-            let result = self
-                .state_work(state, hold, cursor, &raw, &context, resume)
-                .await;
+            let result = if input_too_large {
+                Err(data_limit_exceeded("the input", &state.name))
+            } else {
+                self.state_work(state, hold, cursor, &raw, &context, resume)
+                    .await
+            };
             resume = false;
             let error = match result {
-                Ok(exit) => return Ok(self.exited(state, cursor, exit)),
+                Ok(exit) => {
+                    let output_text = text(&exit.output);
+                    if output_text.len() <= MAX_PAYLOAD_BYTES {
+                        return Ok(self.exited(state, cursor, exit, output_text));
+                    }
+                    data_limit_exceeded("the output", &state.name)
+                }
                 Err(error) => error,
             };
             if let Some(delay) = retry_delay(&state.retry, &mut attempts, &error, || {
@@ -792,6 +853,8 @@ impl Run {
                     catcher.result_path.as_deref(),
                     json!({"Error": error.error, "Cause": error.cause}),
                 )?;
+                // Its size is checked as the next state's input.
+                let output_text = text(&output);
                 return Ok(self.exited(
                     state,
                     cursor,
@@ -799,13 +862,15 @@ impl Run {
                         next: Some(catcher.next.clone()),
                         output,
                     },
+                    output_text,
                 ));
             }
             return Err(error);
         }
     }
 
-    fn exited(&self, state: &State, cursor: &mut Cursor, exit: Exit) -> Exit {
+    /// Records that `state` exited with `exit`, whose output's JSON text is `output_text`.
+    fn exited(&self, state: &State, cursor: &mut Cursor, exit: Exit, output_text: String) -> Exit {
         let kind = kind_name(&state.kind);
         if !matches!(state.kind, Kind::Fail { .. }) {
             self.event(
@@ -815,7 +880,7 @@ impl Run {
                     "stateExitedEventDetails",
                     object([
                         ("name", Value::String(state.name.clone())),
-                        ("output", Value::String(text(&exit.output))),
+                        ("output", Value::String(output_text)),
                         ("outputDetails", not_truncated()),
                     ]),
                 )),
@@ -900,7 +965,18 @@ impl Run {
             Kind::Pass { result } => {
                 let result = match result {
                     Some(result) => result.clone(),
-                    None => parameters(&effective)?,
+                    None => {
+                        let input = parameters(&effective)?;
+                        // With ResultPath null this input is not part of the output, whose
+                        // size is checked on exiting: its own size is checked here.
+                        if state.parameters.is_some() && exceeds_payload_limit(&input) {
+                            return Err(data_limit_exceeded(
+                                "the input after Parameters",
+                                &state.name,
+                            ));
+                        }
+                        input
+                    }
                 };
                 Ok(Exit {
                     next,
@@ -912,13 +988,17 @@ impl Run {
                 let timeout = match &task.timeout {
                     None => None,
                     Some(Seconds::Literal(n)) => Some(*n),
-                    Some(Seconds::Path(p)) => Some(positive_integer(
-                        &path::select_with_context(p, &effective, &context())?,
-                        "TimeoutSecondsPath",
-                    )?),
+                    Some(Seconds::Path(p)) => {
+                        let value = path::select_with_context(p, &effective, &context())?;
+                        let seconds = positive_integer(&value, "TimeoutSecondsPath")?;
+                        deadline_after(self.clock().now(), seconds, || {
+                            format!("the TimeoutSecondsPath '{p}'")
+                        })?;
+                        Some(seconds)
+                    }
                 };
                 let result = self
-                    .call_task(&task.resource, payload, timeout, hold, cursor)
+                    .call_task(&state.name, &task.resource, payload, timeout, hold, cursor)
                     .await?;
                 Ok(Exit {
                     next,
@@ -1064,11 +1144,12 @@ impl Run {
                 })
         };
         Ok(match wait {
-            WaitFor::Seconds(n) => now + Duration::from_secs(*n),
+            WaitFor::Seconds(n) => deadline_after(now, *n, || "the Seconds".to_owned())?,
             WaitFor::Timestamp(text) => timestamp(text)?,
             WaitFor::SecondsPath(p) => {
                 let value = path::select_with_context(p, input, &context())?;
-                now + Duration::from_secs(positive_or_zero(&value, "SecondsPath")?)
+                let seconds = positive_or_zero(&value, "SecondsPath")?;
+                deadline_after(now, seconds, || format!("the SecondsPath '{p}'"))?
             }
             WaitFor::TimestampPath(p) => {
                 let value = path::select_with_context(p, input, &context())?;
@@ -1085,6 +1166,7 @@ impl Run {
     /// Calls a Task state's resource, recording the events Step Functions records for it.
     async fn call_task(
         &self,
+        state: &str,
         resource: &Resource,
         payload: Value,
         timeout: Option<u64>,
@@ -1092,9 +1174,14 @@ impl Run {
         cursor: &mut Cursor,
     ) -> Result<Value, StatesError> {
         let arn = resource.arn().to_owned();
+        // The history's text of the payload is its size too.
+        let payload_text = text(&payload);
+        if payload_text.len() > MAX_PAYLOAD_BYTES {
+            return Err(data_limit_exceeded("the input after Parameters", state));
+        }
         let (prefix, scheduled_details) = match resource {
             Resource::LambdaFunction(_) => {
-                let mut details = json!({"resource": arn, "input": text(&payload),
+                let mut details = json!({"resource": arn, "input": payload_text,
                                          "inputDetails": not_truncated()});
                 if let Some(seconds) = timeout {
                     details["timeoutInSeconds"] = json!(seconds);
@@ -1108,7 +1195,7 @@ impl Run {
                 let (resource_type, name) = integration(resource);
                 let mut details = json!({"resourceType": resource_type, "resource": name,
                                          "region": region_of(&self.lock().info.execution_arn),
-                                         "parameters": text(&payload)});
+                                         "parameters": payload_text});
                 if let Some(seconds) = timeout {
                     details["timeoutInSeconds"] = json!(seconds);
                 }
@@ -1134,9 +1221,12 @@ impl Run {
         self.event(cursor, &format!("{prefix}Started"), started_details);
 
         let call = self.invoke(resource, payload);
-        let result = match timeout {
-            Some(seconds) => {
-                let deadline = self.clock().now() + Duration::from_secs(seconds);
+        // A deadline the clock cannot represent never comes (the definition's check and
+        // TimeoutSecondsPath's keep it representable).
+        let deadline =
+            timeout.and_then(|seconds| Some((seconds, after(self.clock().now(), seconds)?)));
+        let result = match deadline {
+            Some((seconds, deadline)) => {
                 tokio::select! {
                     result = call => result,
                     () = hold.sleep_until(deadline) => Err(StatesError::new(
@@ -1146,6 +1236,18 @@ impl Run {
                 }
             }
             None => call.await,
+        };
+        // The history's text of the result is its size too.
+        let (result, output_text) = match result {
+            Ok(output) => {
+                let output_text = text(&output);
+                if output_text.len() > MAX_PAYLOAD_BYTES {
+                    (Err(data_limit_exceeded("the result", state)), None)
+                } else {
+                    (Ok(output), Some(output_text))
+                }
+            }
+            Err(error) => (Err(error), None),
         };
 
         let with_task_fields = |mut details: Value| {
@@ -1159,10 +1261,10 @@ impl Run {
             details
         };
         match &result {
-            Ok(output) => {
-                let details = with_task_fields(
-                    json!({"output": text(output), "outputDetails": not_truncated()}),
-                );
+            Ok(_) => {
+                let output = output_text.unwrap_or_default();
+                let details =
+                    with_task_fields(json!({"output": output, "outputDetails": not_truncated()}));
                 let key = format!("{}SucceededEventDetails", lower(prefix));
                 self.event(cursor, &format!("{prefix}Succeeded"), Some((&key, details)));
             }
@@ -1606,6 +1708,58 @@ fn select_output(
     select_input(output_path, value, context)
 }
 
+/// The time `seconds` after `from`, if the clock can represent it.
+fn after(from: SystemTime, seconds: u64) -> Option<SystemTime> {
+    from.checked_add(Duration::from_secs(seconds))
+        .filter(|t| *t <= sim_clock::from_epoch_seconds(f64::INFINITY))
+}
+
+/// The time `seconds` after `now`, or `States.Runtime` naming the field that gave them
+/// (`source`) when the clock cannot represent that time.
+fn deadline_after(
+    now: SystemTime,
+    seconds: u64,
+    source: impl FnOnce() -> String,
+) -> Result<SystemTime, StatesError> {
+    after(now, seconds).ok_or_else(|| {
+        StatesError::runtime(format!(
+            "{} gives {seconds} seconds, a time too far ahead for the clock",
+            source()
+        ))
+    })
+}
+
+/// `States.DataLimitExceeded` for `what` of `state`.
+fn data_limit_exceeded(what: &str, state: &str) -> StatesError {
+    StatesError::new(
+        DATA_LIMIT_EXCEEDED,
+        format!(
+            "{what} of the state `{state}` is larger than {MAX_PAYLOAD_BYTES} bytes, the most \
+             Step Functions passes"
+        ),
+    )
+}
+
+/// Whether the JSON text of `value` is longer than [`MAX_PAYLOAD_BYTES`], found by counting
+/// its bytes as they are written, and stopping once past the limit.
+fn exceeds_payload_limit(value: &Value) -> bool {
+    struct Counter(usize);
+    impl std::io::Write for Counter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            if self.0 > MAX_PAYLOAD_BYTES {
+                return Err(std::io::Error::other("past the payload limit"));
+            }
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    serde_json::to_writer(&mut Counter(0), value).is_err()
+}
+
 fn positive_integer(value: &Value, field: &str) -> Result<u64, StatesError> {
     value.as_u64().filter(|n| *n > 0).ok_or_else(|| {
         StatesError::runtime(format!(
@@ -1637,7 +1791,7 @@ fn matches(names: &[String], error: &str) -> bool {
 
 /// Errors that no wildcard matches.
 fn is_terminal(error: &str) -> bool {
-    matches!(error, "States.Runtime" | "States.DataLimitExceeded")
+    matches!(error, "States.Runtime" | DATA_LIMIT_EXCEEDED)
 }
 
 /// The delay before the next attempt, or `None` when no retrier matches or its attempts are

@@ -40,6 +40,49 @@ struct Call {
 /// `States.MathRandom` without its seed argument draws from the operating system's random
 /// source; with a seed it is repeatable, though not the same number AWS would draw.
 pub fn evaluate(expr: &str, input: &Value, context: &Value) -> Result<Value, StatesError> {
+    call_function(&parse(expr)?, input, context)
+}
+
+/// Checks, as a definition is read, that `expr` parses as an intrinsic function call and that
+/// it and every call nested in it name an intrinsic function; the error says what is wrong.
+pub fn check(expr: &str) -> Result<(), String> {
+    fn known(call: &Call) -> Result<(), String> {
+        if !FUNCTIONS.contains(&call.name.as_str()) {
+            return Err(format!("{} is not an intrinsic function", call.name));
+        }
+        call.args.iter().try_for_each(|arg| match arg {
+            Arg::Call(nested) => known(nested),
+            _ => Ok(()),
+        })
+    }
+    let call = parse(expr).map_err(|e| e.cause)?;
+    known(&call)
+}
+
+/// The intrinsic functions Step Functions has, every one of which [`evaluate`] runs.
+const FUNCTIONS: &[&str] = &[
+    "States.Format",
+    "States.StringToJson",
+    "States.JsonToString",
+    "States.Array",
+    "States.ArrayPartition",
+    "States.ArrayContains",
+    "States.ArrayRange",
+    "States.ArrayGetItem",
+    "States.ArrayLength",
+    "States.ArrayUnique",
+    "States.Base64Encode",
+    "States.Base64Decode",
+    "States.Hash",
+    "States.JsonMerge",
+    "States.MathRandom",
+    "States.MathAdd",
+    "States.StringSplit",
+    "States.UUID",
+];
+
+/// Parses a whole call string: one call, with nothing after it but spaces.
+fn parse(expr: &str) -> Result<Call, StatesError> {
     let mut parser = Parser { text: expr, pos: 0 };
     parser.skip_space();
     let call = parser.call()?;
@@ -49,7 +92,7 @@ pub fn evaluate(expr: &str, input: &Value, context: &Value) -> Result<Value, Sta
             "unexpected text after the call in '{expr}'"
         )));
     }
-    call_function(&call, input, context)
+    Ok(call)
 }
 
 struct Parser<'t> {
@@ -323,6 +366,25 @@ fn call_function(call: &Call, input: &Value, context: &Value) -> Result<Value, S
             };
             Ok(Value::String(digest))
         }
+        "States.JsonMerge" => {
+            count(3)?;
+            let (Value::Object(first), Value::Object(second)) = (&args[0], &args[1]) else {
+                return Err(fail("merges two JSON objects"));
+            };
+            match args[2] {
+                Value::Bool(false) => {}
+                Value::Bool(true) => {
+                    return Err(fail(
+                        "deep merging is not supported: the third argument must be false",
+                    ));
+                }
+                _ => return Err(fail("the third argument must be the boolean false")),
+            }
+            // Shallow: a key of the second object replaces the same key of the first whole.
+            let mut merged = first.clone();
+            merged.extend(second.iter().map(|(k, v)| (k.clone(), v.clone())));
+            Ok(Value::Object(merged))
+        }
         "States.MathRandom" => {
             if !(2..=3).contains(&args.len()) {
                 return Err(fail("takes a start, an end and an optional seed"));
@@ -524,6 +586,67 @@ mod tests {
             assert!(eval(&expr, &input).is_ok());
         }
         assert!(eval("States.Hash($.Data, 'CRC32')", &input).is_err());
+    }
+
+    #[test]
+    fn json_merge_is_shallow_as_documented_and_refuses_deep_merging() {
+        // The documented example: json2's `a` replaces json1's whole.
+        let input = json!({"json1": {"a": {"a1": 1, "a2": 2}, "b": 2},
+                           "json2": {"a": {"a3": 1, "a4": 2}, "c": 3}});
+        assert_eq!(
+            eval("States.JsonMerge($.json1, $.json2, false)", &input).unwrap(),
+            json!({"a": {"a3": 1, "a4": 2}, "b": 2, "c": 3})
+        );
+        for (expr, why) in [
+            ("States.JsonMerge($.json1, $.json2, true)", "deep merging"),
+            ("States.JsonMerge($.json1, $.json2)", "takes 3 arguments"),
+            (
+                "States.JsonMerge($.json1, $.json2, 'false')",
+                "boolean false",
+            ),
+            (
+                "States.JsonMerge($.json1, $.json1.b, false)",
+                "two JSON objects",
+            ),
+        ] {
+            let err = eval(expr, &input).unwrap_err();
+            assert_eq!(err.error, "States.IntrinsicFailure", "{expr}");
+            assert!(
+                err.cause.contains("States.JsonMerge"),
+                "{expr}: {}",
+                err.cause
+            );
+            assert!(err.cause.contains(why), "{expr}: {}", err.cause);
+        }
+    }
+
+    #[test]
+    fn check_refuses_calls_that_do_not_parse_or_name_no_function() {
+        assert_eq!(check("States.Format('{}', States.UUID())"), Ok(()));
+        let err = check("States.Foo(1)").unwrap_err();
+        assert!(
+            err.contains("States.Foo is not an intrinsic function"),
+            "{err}"
+        );
+        let err = check("States.Array(1, States.Nope())").unwrap_err();
+        assert!(err.contains("States.Nope"), "{err}");
+        for expr in [
+            "States.Format(",
+            "States.Array(1",
+            "States.Array(x)",
+            "States.UUID() x",
+        ] {
+            assert!(check(expr).is_err(), "{expr}");
+        }
+    }
+
+    #[test]
+    fn every_listed_function_is_one_evaluate_runs() {
+        for name in FUNCTIONS {
+            let err = eval(&format!("{name}()"), &json!({})).err();
+            let unknown = err.is_some_and(|e| e.cause.contains("unknown intrinsic function"));
+            assert!(!unknown, "{name}");
+        }
     }
 
     #[test]

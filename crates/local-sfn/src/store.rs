@@ -8,6 +8,10 @@
 //! Saves of one execution may arrive out of order (the API saves the record it started while
 //! the execution's task may already have saved a later one); the row keeps whichever record
 //! has more events, the later one.
+//!
+//! Deleting a state machine marks its executions (`machine_deleted`): they stay readable, but
+//! they belong to no state machine created later under the same name, which neither lists
+//! them nor lets them be redriven on its definition.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -22,7 +26,10 @@ use crate::history::HistoryEvent;
 
 /// The version of the `sfn_*` tables this build writes; a database written by a newer build
 /// is refused rather than misread.
-const SCHEMA_VERSION: i64 = 1;
+///
+/// Version 2 added `sfn_executions.machine_deleted`; a version 1 database gains the column on
+/// opening, set for the executions whose state machine no longer exists.
+const SCHEMA_VERSION: i64 = 2;
 
 const CREATE_TABLES: &str = "
 CREATE TABLE IF NOT EXISTS sfn_meta (
@@ -49,7 +56,8 @@ CREATE TABLE IF NOT EXISTS sfn_executions (
     redrive_time REAL,
     events INTEGER NOT NULL,
     input_text TEXT NOT NULL,
-    record TEXT NOT NULL
+    record TEXT NOT NULL,
+    machine_deleted INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS sfn_executions_machine ON sfn_executions(state_machine_arn, seq);
 CREATE INDEX IF NOT EXISTS sfn_executions_status ON sfn_executions(status);
@@ -152,6 +160,20 @@ impl Store {
                  {SCHEMA_VERSION}"
             )));
         }
+        let has_flag: bool = conn.query_row(
+            "SELECT COUNT(*) > 0 FROM pragma_table_info('sfn_executions')
+             WHERE name = 'machine_deleted'",
+            [],
+            |r| r.get(0),
+        )?;
+        if !has_flag {
+            conn.execute_batch(
+                "ALTER TABLE sfn_executions
+                     ADD COLUMN machine_deleted INTEGER NOT NULL DEFAULT 0;
+                 UPDATE sfn_executions SET machine_deleted = 1
+                     WHERE state_machine_arn NOT IN (SELECT arn FROM sfn_state_machines);",
+            )?;
+        }
         conn.execute(
             "INSERT OR REPLACE INTO sfn_meta (key, value) VALUES ('schema_version', ?1)",
             [SCHEMA_VERSION],
@@ -219,10 +241,16 @@ impl Store {
         Ok(rows)
     }
 
+    /// Deletes a state machine and marks its executions as those of a deleted state machine.
     pub fn delete_state_machine(&self, arn: &str) -> Result<(), StoreError> {
-        self.lock()
-            .conn
-            .execute("DELETE FROM sfn_state_machines WHERE arn = ?1", [arn])?;
+        let mut db = self.lock();
+        let tx = db.conn.transaction()?;
+        tx.execute("DELETE FROM sfn_state_machines WHERE arn = ?1", [arn])?;
+        tx.execute(
+            "UPDATE sfn_executions SET machine_deleted = 1 WHERE state_machine_arn = ?1",
+            [arn],
+        )?;
+        tx.commit()?;
         Ok(())
     }
 
@@ -318,6 +346,21 @@ impl Store {
         Ok(())
     }
 
+    /// Whether the state machine of the execution `arn` was deleted since it started (false
+    /// for an execution not saved).
+    pub fn machine_deleted(&self, arn: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .lock()
+            .conn
+            .query_row(
+                "SELECT machine_deleted FROM sfn_executions WHERE arn = ?1",
+                [arn],
+                |r| r.get(0),
+            )
+            .optional()?
+            .unwrap_or(false))
+    }
+
     pub fn execution_exists(&self, arn: &str) -> Result<bool, StoreError> {
         Ok(self
             .lock()
@@ -401,7 +444,8 @@ impl Store {
     }
 
     /// Executions newest first, from the one started before the one numbered `before`; each
-    /// with its number.
+    /// with its number. Filtered by state machine, they leave out those of a deleted state
+    /// machine of the same ARN.
     pub fn executions(
         &self,
         filter: &ExecutionFilter<'_>,
@@ -414,7 +458,7 @@ impl Store {
                     redrive_count, redrive_time
              FROM sfn_executions
              WHERE seq < ?1
-               AND (?2 IS NULL OR state_machine_arn = ?2)
+               AND (?2 IS NULL OR (state_machine_arn = ?2 AND machine_deleted = 0))
                AND (?3 IS NULL OR status = ?3)
                AND (?4 IS NULL OR (redrive_count > 0) = ?4)
              ORDER BY seq DESC LIMIT ?5",
@@ -469,4 +513,48 @@ fn state_machine_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StateMachineRow>
         role_arn: r.get(3)?,
         created: r.get(4)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_version_1_database_marks_the_executions_of_deleted_state_machines_on_opening() {
+        // GIVEN a version 1 database: one execution of a state machine that exists, one of a
+        // state machine deleted
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.sqlite3");
+        let version_1 = CREATE_TABLES.replace(
+            "record TEXT NOT NULL,\n    machine_deleted INTEGER NOT NULL DEFAULT 0",
+            "record TEXT NOT NULL",
+        );
+        assert_ne!(version_1, CREATE_TABLES);
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(&version_1).unwrap();
+            conn.execute_batch(
+                "INSERT INTO sfn_meta VALUES ('schema_version', 1);
+                 INSERT INTO sfn_state_machines (arn, name, definition, role_arn, created)
+                     VALUES ('machine:kept', 'kept', '{}', 'role', 0);
+                 INSERT INTO sfn_executions (arn, state_machine_arn, name, status, start_time,
+                     redrive_count, events, input_text, record)
+                 VALUES ('run:kept', 'machine:kept', 'a', 'ABORTED', 0, 0, 0, '{}', '{}'),
+                        ('run:gone', 'machine:gone', 'b', 'ABORTED', 0, 0, 0, '{}', '{}');",
+            )
+            .unwrap();
+        }
+
+        // WHEN it is opened
+        let store = Store::open(Some(&path)).unwrap();
+
+        // THEN only the execution of the deleted state machine is marked, and unlisted
+        assert!(store.machine_deleted("run:gone").unwrap());
+        assert!(!store.machine_deleted("run:kept").unwrap());
+        let filter = ExecutionFilter {
+            state_machine_arn: Some("machine:gone"),
+            ..ExecutionFilter::default()
+        };
+        assert!(store.executions(&filter, None, 10).unwrap().is_empty());
+    }
 }

@@ -281,3 +281,105 @@ async fn deleting_a_state_machine_stops_its_executions_and_keeps_their_records()
     let done = wait_closed(&service, &arns[1]).await;
     assert_eq!(done["status"], "SUCCEEDED");
 }
+
+#[tokio::test]
+async fn a_state_machine_created_again_under_a_deleted_name_does_not_take_its_executions() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Clock::virtual_at(sim_clock::from_epoch_seconds(1_800_000_000.0));
+    let service = open(&dir.path().join("state.sqlite3"), &clock);
+    let create = |definition: Value| {
+        json!({"name": "reborn", "roleArn": "arn:aws:iam::000000000000:role/r",
+               "definition": definition.to_string()})
+    };
+
+    // GIVEN an execution aborted by the deletion of its state machine
+    let old =
+        json!({"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 60, "End": true}}});
+    let machine = call(&service, "CreateStateMachine", create(old)).await["stateMachineArn"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let hold = clock.hold();
+    let arn = call(
+        &service,
+        "StartExecution",
+        json!({"stateMachineArn": machine, "name": "old"}),
+    )
+    .await["executionArn"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    call(
+        &service,
+        "DeleteStateMachine",
+        json!({"stateMachineArn": machine}),
+    )
+    .await;
+    drop(hold);
+
+    // WHEN a state machine of the same name, with another definition, is created and run
+    let new =
+        json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "Result": "new", "End": true}}});
+    let again = call(&service, "CreateStateMachine", create(new)).await["stateMachineArn"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(again, machine);
+    let fresh = call(
+        &service,
+        "StartExecution",
+        json!({"stateMachineArn": again, "name": "fresh"}),
+    )
+    .await["executionArn"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    wait_closed(&service, &fresh).await;
+
+    // THEN the old execution stays readable and not redrivable, and a redrive is refused
+    let described = call(&service, "DescribeExecution", json!({"executionArn": arn})).await;
+    assert_eq!(described["status"], "ABORTED");
+    assert_eq!(described["redriveStatus"], "NOT_REDRIVABLE");
+    assert_eq!(
+        described["redriveStatusReason"],
+        "its state machine was deleted"
+    );
+    let err = service
+        .call(REGION, "RedriveExecution", &json!({"executionArn": arn}))
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "ExecutionNotRedrivable");
+    assert!(err.to_string().contains("was deleted"), "{err}");
+    let still = call(&service, "DescribeExecution", json!({"executionArn": arn})).await;
+    assert_eq!(still["status"], "ABORTED");
+    assert_eq!(still["redriveCount"], 0);
+
+    // AND the new state machine lists only its own execution
+    let listed = call(
+        &service,
+        "ListExecutions",
+        json!({"stateMachineArn": again}),
+    )
+    .await;
+    let arns: Vec<&str> = listed["executions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["executionArn"].as_str().unwrap())
+        .collect();
+    assert_eq!(arns, [fresh.as_str()]);
+
+    // AND after a restart too
+    service.shutdown();
+    drop(service);
+    let reopened = open(&dir.path().join("state.sqlite3"), &clock);
+    let described = call(&reopened, "DescribeExecution", json!({"executionArn": arn})).await;
+    assert_eq!(described["redriveStatus"], "NOT_REDRIVABLE");
+    let listed = call(
+        &reopened,
+        "ListExecutions",
+        json!({"stateMachineArn": again}),
+    )
+    .await;
+    assert_eq!(listed["executions"].as_array().unwrap().len(), 1);
+}
