@@ -76,10 +76,10 @@ impl LambdaEndpoint {
     }
 }
 
-/// Serves `functions` like [`LambdaEndpoint::start`], but on a runtime of its own in a thread
-/// that lives as long as the process: for a server that outlives every test's runtime. Returns
-/// the endpoint's port.
-pub fn serve_for_process(functions: Functions) -> std::io::Result<u16> {
+/// Serves `app` (the Invoke API of [`app`], perhaps with more routes) on `127.0.0.1` at an
+/// ephemeral port, on a runtime of its own in a thread that lives as long as the process: for a
+/// server that outlives every test's runtime. Returns the port.
+pub fn serve_for_process(app: Router) -> std::io::Result<u16> {
     let (started, port) = std::sync::mpsc::channel();
     std::thread::Builder::new()
         .name("lambda-endpoint".into())
@@ -90,15 +90,16 @@ pub fn serve_for_process(functions: Functions) -> std::io::Result<u16> {
                 .build()
                 .expect("a tokio runtime for the Lambda endpoint");
             runtime.block_on(async move {
-                match LambdaEndpoint::start(functions).await {
-                    Ok(endpoint) => {
-                        let _ = started.send(Ok(endpoint.port()));
-                        // Serve until the process exits.
-                        std::future::pending::<()>().await;
-                    }
+                let listener = match TcpListener::bind("127.0.0.1:0").await {
+                    Ok(listener) => listener,
                     Err(e) => {
                         let _ = started.send(Err(e));
+                        return;
                     }
+                };
+                let _ = started.send(listener.local_addr().map(|a| a.port()));
+                if let Err(e) = axum::serve(listener, app).await {
+                    panic!("the Lambda endpoint failed: {e}");
                 }
             });
         })?;

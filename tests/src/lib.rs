@@ -105,9 +105,15 @@ impl Harness {
 
     /// Starts an endpoint whose lifecycles take `durations`.
     pub async fn with_durations(durations: Durations) -> Self {
+        let clock = Clock::virtual_at(UNIX_EPOCH + Duration::from_secs(START_EPOCH_SECONDS));
+        Self::with_clock(durations, clock).await
+    }
+
+    /// Starts an endpoint whose lifecycles take `durations` on `clock`: [`Clock::real`] for an
+    /// engine that waits in real time (moto), where [`Harness::advance`] cannot be used.
+    pub async fn with_clock(durations: Durations, clock: Clock) -> Self {
         let dir = tempfile::tempdir().expect("a temporary folder for the endpoint");
         let s3_root = dir.path().join("s3");
-        let clock = Clock::virtual_at(UNIX_EPOCH + Duration::from_secs(START_EPOCH_SECONDS));
         let settings = Settings {
             state_dir: None,
             s3_root: s3_root.clone(),

@@ -98,12 +98,22 @@ impl RefreshMachine {
     pub async fn create(h: &Harness, name: &str, deps: &Deps) -> Self {
         register_steps(&h.functions(), deps);
         h.notifier().route_status_changes(TOPIC);
-        let sfn = h.sfn();
+        Self::create_with(h.sfn(), name, &local_definition(), ROLE).await
+    }
+
+    /// Creates the state machine `name` from `definition` through `sfn`, the client of another
+    /// engine (moto) whose Lambda tasks reach functions registered there, not on a harness.
+    pub async fn create_with(
+        sfn: aws_sdk_sfn::Client,
+        name: &str,
+        definition: &str,
+        role_arn: &str,
+    ) -> Self {
         let arn = sfn
             .create_state_machine()
             .name(name)
-            .definition(local_definition())
-            .role_arn(ROLE)
+            .definition(definition)
+            .role_arn(role_arn)
             .send()
             .await
             .unwrap_or_else(|e| panic!("CreateStateMachine {name}: {e:?}"))

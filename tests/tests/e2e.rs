@@ -15,6 +15,7 @@ mod lifecycles;
 mod operations;
 mod pagination;
 mod refresh;
+mod refresh_moto;
 mod s3;
 mod solutions;
 mod stepfunctions_api;

@@ -36,13 +36,11 @@ impl ExecutionContext {
         let read = |field: &str, text: &Option<String>| -> Result<Option<f64>, StepError> {
             text.as_deref()
                 .map(|t| {
-                    DateTime::from_str(t, Format::DateTime)
-                        .map(|d| d.as_secs_f64())
-                        .map_err(|e| {
-                            StepError::invalid(format!(
-                                "execution.{field}: {t:?} is not an ISO 8601 time: {e}"
-                            ))
-                        })
+                    epoch_seconds_of(t).map_err(|e| {
+                        StepError::invalid(format!(
+                            "execution.{field}: {t:?} is not an ISO 8601 time: {e}"
+                        ))
+                    })
                 })
                 .transpose()
         };
@@ -53,6 +51,34 @@ impl ExecutionContext {
             (a, b) => a.or(b),
         })
     }
+}
+
+/// Epoch seconds of an RFC 3339 time, in UTC (`2026-01-01T00:00:00.123Z`, as Step Functions
+/// writes it) or with an offset (`...+00:00`, as other engines do).
+fn epoch_seconds_of(text: &str) -> Result<f64, String> {
+    let split = text
+        .len()
+        .checked_sub(6)
+        .and_then(|at| Some((text.get(..at)?, text.get(at..)?)));
+    let (utc, offset_seconds) = match split {
+        Some((time, offset))
+            if offset.len() == 6
+                && (offset.starts_with('+') || offset.starts_with('-'))
+                && offset.as_bytes()[3] == b':' =>
+        {
+            let hours: i64 = offset[1..3]
+                .parse()
+                .map_err(|_| "a bad offset".to_owned())?;
+            let minutes: i64 = offset[4..6]
+                .parse()
+                .map_err(|_| "a bad offset".to_owned())?;
+            let sign = if offset.starts_with('-') { -1 } else { 1 };
+            (format!("{time}Z"), sign * (hours * 3600 + minutes * 60))
+        }
+        _ => (text.to_owned(), 0),
+    };
+    let time = DateTime::from_str(&utc, Format::DateTime).map_err(|e| e.to_string())?;
+    Ok(time.as_secs_f64() - offset_seconds as f64)
 }
 
 /// A run, ready for a step: its id, its request and its config, each checked.
@@ -170,6 +196,32 @@ mod tests {
 
     use super::*;
     use crate::steps::start_import::StartImportEvent;
+
+    #[test]
+    fn execution_times_are_read_in_utc_or_with_an_offset_and_the_later_of_start_and_redrive_counts()
+    {
+        let at = |start: &str, redrive: Option<&str>| {
+            ExecutionContext {
+                name: None,
+                start_time: Some(start.to_owned()),
+                redrive_time: redrive.map(str::to_owned),
+            }
+            .drive_started()
+        };
+        let utc = at("2026-01-01T00:00:00.250Z", None).unwrap();
+        assert_eq!(utc, Some(1_767_225_600.25));
+        assert_eq!(at("2026-01-01T00:00:00.250+00:00", None).unwrap(), utc);
+        assert_eq!(at("2026-01-01T01:30:00.250+01:30", None).unwrap(), utc);
+        assert_eq!(at("2025-12-31T22:00:00.250-02:00", None).unwrap(), utc);
+        assert_eq!(
+            at("2026-01-01T00:00:00Z", Some("2026-01-02T00:00:00Z")).unwrap(),
+            Some(1_767_312_000.0)
+        );
+        let error = at("yesterday", None).unwrap_err().to_string();
+        assert!(error.contains("execution.StartTime"), "{error}");
+        let error = at("2026-01-01T00:00:00€€", None).unwrap_err().to_string();
+        assert!(error.contains("execution.StartTime"), "{error}");
+    }
 
     #[test]
     fn an_event_or_request_given_as_an_array_is_refused_rather_than_read_by_position() {
