@@ -71,3 +71,4 @@ bench: data
 	cargo bench --locked -p local-personalize --bench training
 	cargo bench --locked -p local-endpoint --bench describe_requests
 	cargo bench --locked -p local-sfn --bench transitions
+	cargo bench --locked -p e2e-tests --bench wait_cost

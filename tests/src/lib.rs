@@ -1002,6 +1002,43 @@ impl Harness {
         refresh_core::Deps::new(&self.sdk_config, self.clock.clone(), settings)
     }
 
+    /// A campaign as DescribeCampaign shows it now.
+    pub async fn campaign(&self, arn: &str) -> aws_sdk_personalize::types::Campaign {
+        self.personalize
+            .describe_campaign()
+            .campaign_arn(arn)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("DescribeCampaign {arn}: {e:?}"))
+            .campaign
+            .expect("DescribeCampaign answers the campaign")
+    }
+
+    /// Uploads [`pipeline_config`]'s data to its datasets' folders: 60 users of 30
+    /// interactions ([`clustered_interactions`]) and the clustered catalog's items.
+    pub async fn upload_pipeline_data(&self) {
+        let bucket = self.bucket().await;
+        self.upload(
+            bucket,
+            &format!("{PIPELINE_PREFIX}/interactions/interactions.csv"),
+            clustered_interactions(60, 30),
+        )
+        .await;
+        self.upload(
+            bucket,
+            &format!("{PIPELINE_PREFIX}/items/items.csv"),
+            clustered_items(),
+        )
+        .await;
+    }
+
+    /// Uploads [`pipeline_config`]'s data and the config itself (as `config.json`); returns the
+    /// config's URI.
+    pub async fn upload_pipeline(&self) -> String {
+        self.upload_pipeline_data().await;
+        self.upload_config("config.json", &pipeline_config()).await
+    }
+
     /// Uploads a pipeline config to `s3://training-data/pipeline/<name>` and returns that URI.
     pub async fn upload_config(&self, name: &str, config: &serde_json::Value) -> String {
         let text = serde_json::to_vec_pretty(config).expect("a config serialises");

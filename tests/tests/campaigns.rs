@@ -83,22 +83,10 @@ async fn create_campaign(h: &Harness, name: &str, version_arn: &str) -> String {
         .expect("CreateCampaign answers an ARN")
 }
 
-/// A campaign as DescribeCampaign shows it now.
-async fn campaign(h: &Harness, arn: &str) -> Campaign {
-    h.personalize
-        .describe_campaign()
-        .campaign_arn(arn)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("DescribeCampaign {arn}: {e:?}"))
-        .campaign
-        .expect("DescribeCampaign answers the campaign")
-}
-
 /// Polls a campaign, moving the clock, until it is `ACTIVE` or `CREATE FAILED`.
 async fn wait_for_campaign(h: &Harness, arn: &str) -> Campaign {
     for _ in 0..MAX_POLLS {
-        let c = campaign(h, arn).await;
+        let c = h.campaign(arn).await;
         if matches!(c.status(), Some(ACTIVE | CREATE_FAILED)) {
             return c;
         }
@@ -110,7 +98,7 @@ async fn wait_for_campaign(h: &Harness, arn: &str) -> Campaign {
 /// Polls a campaign, moving the clock, until its latest update is `ACTIVE` or `CREATE FAILED`.
 async fn wait_for_campaign_update(h: &Harness, arn: &str) -> Campaign {
     for _ in 0..MAX_POLLS {
-        let c = campaign(h, arn).await;
+        let c = h.campaign(arn).await;
         let update = c.latest_campaign_update().and_then(|u| u.status());
         if matches!(update, Some(ACTIVE | CREATE_FAILED)) {
             return c;
@@ -175,13 +163,13 @@ async fn a_campaign_is_active_about_ten_minutes_after_it_is_created() -> TestRes
         .campaign_arn
         .expect("an ARN");
 
-    assert_eq!(campaign(&h, &arn).await.status(), Some(CREATE_PENDING));
+    assert_eq!(h.campaign(&arn).await.status(), Some(CREATE_PENDING));
     h.advance(5 * 60);
-    assert_eq!(campaign(&h, &arn).await.status(), Some(CREATE_IN_PROGRESS));
+    assert_eq!(h.campaign(&arn).await.status(), Some(CREATE_IN_PROGRESS));
     h.advance(4 * 60);
-    assert_eq!(campaign(&h, &arn).await.status(), Some(CREATE_IN_PROGRESS));
+    assert_eq!(h.campaign(&arn).await.status(), Some(CREATE_IN_PROGRESS));
     h.advance(2 * 60);
-    let c = campaign(&h, &arn).await;
+    let c = h.campaign(&arn).await;
     assert_eq!(c.status(), Some(ACTIVE), "{:?}", c.failure_reason());
 
     // Describe shows what was deployed, with the default TPS and the configuration given.
@@ -334,12 +322,12 @@ async fn an_update_keeps_the_old_version_until_the_new_one_is_deployed() -> Test
         .await?;
 
     // THEN it shows the first version while the update deploys
-    let c = campaign(&h, &arn).await;
+    let c = h.campaign(&arn).await;
     assert_eq!(c.solution_version_arn(), Some(t.version_arn.as_str()));
     assert_eq!(update_version(&c), Some(second.as_str()));
     assert_eq!(update_status(&c), Some(CREATE_PENDING));
     h.advance(5 * 60);
-    let c = campaign(&h, &arn).await;
+    let c = h.campaign(&arn).await;
     assert_eq!(c.solution_version_arn(), Some(t.version_arn.as_str()));
     assert_eq!(update_version(&c), Some(second.as_str()));
     assert_eq!(update_status(&c), Some(CREATE_IN_PROGRESS));
@@ -358,7 +346,7 @@ async fn an_update_keeps_the_old_version_until_the_new_one_is_deployed() -> Test
 
     // AND once the update is deployed the campaign shows the second version
     h.advance(6 * 60);
-    let c = campaign(&h, &arn).await;
+    let c = h.campaign(&arn).await;
     assert_eq!(c.solution_version_arn(), Some(second.as_str()));
     assert_eq!(update_version(&c), Some(second.as_str()));
     assert_eq!(update_status(&c), Some(ACTIVE));
@@ -444,14 +432,14 @@ async fn a_latest_campaign_with_sync_deploys_each_new_active_version_by_itself()
     // WHEN a new version of the solution trains
     let second = h.start_training(&t.solution_arn, TrainingMode::Full).await;
     h.advance(15 * 60);
-    let c = campaign(&h, &arn).await;
+    let c = h.campaign(&arn).await;
     assert_eq!(c.solution_version_arn(), Some(t.version_arn.as_str()));
     assert_ne!(update_version(&c), Some(second.as_str()), "{c:?}");
 
     // THEN once it is ACTIVE the campaign starts an update to it by itself
     let version = h.wait_for_solution_version(&second).await;
     assert_eq!(version.status(), Some(ACTIVE));
-    let c = campaign(&h, &arn).await;
+    let c = h.campaign(&arn).await;
     assert_eq!(c.solution_version_arn(), Some(t.version_arn.as_str()));
     assert_eq!(update_version(&c), Some(second.as_str()), "{c:?}");
     assert!(
@@ -594,7 +582,7 @@ async fn deleting_a_campaign_while_it_updates_is_resource_in_use_and_once_active
         .campaign_arn(&arn)
         .send()
         .await?;
-    assert_eq!(campaign(&h, &arn).await.status(), Some(DELETE_PENDING));
+    assert_eq!(h.campaign(&arn).await.status(), Some(DELETE_PENDING));
 
     let delete = Durations::default().delete;
     h.advance((delete.pending_seconds + delete.in_progress_seconds) as u64);

@@ -9,10 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use aws_sdk_sfn::types::ExecutionStatus;
 use e2e_tests::pipeline::{Finished, RefreshMachine, TOPIC};
-use e2e_tests::{
-    Harness, PIPELINE_PREFIX, TestResult, clustered_interactions, clustered_items,
-    movielens_config, pipeline_config, read_movielens,
-};
+use e2e_tests::{Harness, TestResult, movielens_config, read_movielens};
 use local_personalize::Durations;
 use local_sfn::functions::STATUS_CHANGE_SUBJECT;
 use local_sfn::{FunctionError, Notifier};
@@ -269,20 +266,7 @@ async fn a_first_run_on_movielens_imports_trains_deploys_and_says_what_it_did() 
 /// for the tests that run it several times.
 async fn small_pipeline(durations: Durations) -> Pipeline {
     let h = Harness::with_durations(durations).await;
-    let bucket = h.bucket().await;
-    h.upload(
-        bucket,
-        &format!("{PIPELINE_PREFIX}/interactions/interactions.csv"),
-        clustered_interactions(60, 30),
-    )
-    .await;
-    h.upload(
-        bucket,
-        &format!("{PIPELINE_PREFIX}/items/items.csv"),
-        clustered_items(),
-    )
-    .await;
-    let config_uri = h.upload_config("config.json", &pipeline_config()).await;
+    let config_uri = h.upload_pipeline().await;
     let machine = RefreshMachine::create(&h, "personalize-refresh", &h.deps()).await;
     Pipeline {
         h,
@@ -630,5 +614,96 @@ async fn an_update_with_nothing_new_succeeds_saying_why_nothing_was_trained() ->
     let published = messages(&p.h.notifier());
     assert_eq!(published.last().map(|(_, m)| m), Some(&output));
     assert_eq!(run.entered("Check training"), 0);
+    p.h.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_the_wait_limit_the_run_fails_and_a_new_execution_of_it_waits_on_to_success()
+-> TestResult {
+    // GIVEN a pipeline whose trainings take 60 hours, past the 48-hour bound on waiting
+    let mut durations = Durations::default();
+    durations.training.base_seconds = 60.0 * 3600.0;
+    durations.training.seconds_per_thousand_interactions = 0.0;
+    let p = small_pipeline(durations).await;
+
+    // WHEN the run executes
+    let first = p.machine.run("first", &p.small_run("r1", "FULL")).await;
+
+    // THEN it fails with WaitLimitExceeded, the trainings still running
+    assert_eq!(
+        first.status,
+        ExecutionStatus::Failed,
+        "{:?}",
+        first.states_entered()
+    );
+    assert_eq!(first.error.as_deref(), Some("WaitLimitExceeded"));
+    assert_eq!(first.last_state().as_deref(), Some("Training wait limit"));
+
+    // WHEN an execution of the same run starts, as the cause says to
+    let again = p.machine.run("again", &p.small_run("r1", "FULL")).await;
+
+    // THEN it waits its own bound, finds the trainings ending, and succeeds on them
+    assert_succeeded(&again);
+    assert_eq!(p.count("versions").await, 2);
+    let output = again.output.expect("output");
+    for name in SOLUTIONS {
+        assert_eq!(solution(&output, name)["training"]["resumed"], true);
+    }
+    p.h.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_incremental_import_before_any_full_one_is_refused_before_anything_is_created()
+-> TestResult {
+    // GIVEN a new pipeline
+    let p = small_pipeline(Durations::default()).await;
+
+    // WHEN its first run imports INCREMENTALly
+    let request = json!({
+        "configUri": p.config_uri,
+        "imports": [{"dataset": "interactions", "mode": "INCREMENTAL"}]
+    });
+    let failed = p.machine.run("incremental", &request).await;
+
+    // THEN it fails at Import naming the dataset and the FULL import it needs, creating nothing
+    assert_eq!(failed.status, ExecutionStatus::Failed);
+    assert_eq!(failed.error.as_deref(), Some("InvalidRequest"));
+    let cause = failed.cause.unwrap_or_default();
+    assert!(cause.contains("interactions is INCREMENTAL"), "{cause}");
+    assert!(cause.contains("mode FULL first"), "{cause}");
+    let groups = p.h.personalize.list_dataset_groups().send().await?;
+    assert!(groups.dataset_groups().is_empty(), "{groups:?}");
+    p.h.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_that_does_not_train_creates_no_solution() -> TestResult {
+    // GIVEN an imported pipeline without solutions
+    let p = small_pipeline(Durations::default()).await;
+    let import_only = json!({
+        "configUri": p.config_uri,
+        "runId": "r1",
+        "imports": [{"dataset": "interactions", "mode": "FULL"}, {"dataset": "items", "mode": "FULL"}],
+        "training": "NONE",
+        "deploy": false
+    });
+    assert_succeeded(&p.machine.run("import", &import_only).await);
+
+    // WHEN a run asks to deploy without training
+    let request =
+        json!({"configUri": p.config_uri, "runId": "r2", "training": "NONE", "deploy": true});
+    let run = p.machine.run("deploy-only", &request).await;
+
+    // THEN it succeeds, each solution skipped with its reason, and no solution was created
+    // (one created here would train itself if its config asked for automatic training)
+    assert_succeeded(&run);
+    let output = run.output.expect("output");
+    for name in SOLUTIONS {
+        let s = solution(&output, name);
+        assert_eq!(s["training"]["skipped"], true, "{s}");
+        assert_eq!(s["deployment"]["skipped"], true, "{s}");
+    }
+    let solutions = p.h.personalize.list_solutions().send().await?;
+    assert!(solutions.solutions().is_empty(), "{solutions:?}");
     p.h.stop().await
 }

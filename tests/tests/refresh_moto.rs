@@ -39,10 +39,7 @@ use std::time::Duration;
 use aws_sdk_sfn::types::{ExecutionStatus, HistoryEvent, HistoryEventType};
 use e2e_tests::moto::{ACCOUNT, Moto};
 use e2e_tests::pipeline::{Finished, RefreshMachine, register_steps};
-use e2e_tests::{
-    Harness, PIPELINE_PREFIX, REGION, TestResult, clustered_interactions, clustered_items,
-    pipeline_config,
-};
+use e2e_tests::{Harness, REGION, TestResult};
 use local_personalize::{Durations, ImportModel, Phases, TrainingModel};
 use refresh_core::statemachine::{Substitutions, definition};
 use refresh_core::{Settings, StepError};
@@ -117,20 +114,7 @@ fn settings() -> Settings {
 /// calling start-import for a run that imports nothing, until it stops answering
 /// `RetryableConflict`. Returns the config's URI.
 async fn prepare(h: &Harness) -> String {
-    let bucket = h.bucket().await;
-    h.upload(
-        bucket,
-        &format!("{PIPELINE_PREFIX}/interactions/interactions.csv"),
-        clustered_interactions(60, 30),
-    )
-    .await;
-    h.upload(
-        bucket,
-        &format!("{PIPELINE_PREFIX}/items/items.csv"),
-        clustered_items(),
-    )
-    .await;
-    let config_uri = h.upload_config("config.json", &pipeline_config()).await;
+    let config_uri = h.upload_pipeline().await;
 
     let deps = h.deps_with(settings());
     let event = json!({"request": {"configUri": config_uri, "runId": "setup"}});

@@ -1437,7 +1437,10 @@ impl Run {
             };
             tokio::pin!(idle);
             loop {
+                // The children first: with none left (or none at all) the loop ends before the
+                // idle sleep can ever be polled, which would move a virtual clock to its end.
                 tokio::select! {
+                    biased;
                     finished = running.next() => match finished {
                         None => break,
                         Some((worker_hold, outcomes)) => {

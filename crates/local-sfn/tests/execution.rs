@@ -238,6 +238,37 @@ async fn a_two_hour_wait_costs_no_real_time() {
 }
 
 #[tokio::test]
+async fn an_empty_map_leaves_the_clock_where_it_was() {
+    // GIVEN a Map over no items, then a Wait of a minute (repeated: the order in which the
+    // runner polls its futures varies)
+    for _ in 0..20 {
+        let s = setup();
+        let before = s.clock.now();
+
+        // WHEN it runs
+        let record = run(
+            &s,
+            json!({"StartAt": "M", "States": {
+                "M": {"Type": "Map", "ItemsPath": "$.items", "Next": "W",
+                      "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}},
+                "W": {"Type": "Wait", "Seconds": 60, "End": true}
+            }}),
+            json!({"items": []}),
+        )
+        .await;
+
+        // THEN it succeeds a minute later by the clock
+        assert_eq!(
+            record.status,
+            ExecutionStatus::Succeeded,
+            "{:?}",
+            record.error
+        );
+        assert_eq!(s.clock.now(), before + Duration::from_secs(60));
+    }
+}
+
+#[tokio::test]
 async fn map_iterations_wait_together_and_see_their_item() {
     let s = setup();
     let record = run(

@@ -32,7 +32,7 @@ pub struct ExecutionContext {
 impl ExecutionContext {
     /// When the current attempt of the execution began, in epoch seconds: its last redrive, or
     /// its start. `None` outside a state machine; an unreadable time names its field.
-    fn drive_started(&self) -> Result<Option<f64>, StepError> {
+    pub fn drive_started(&self) -> Result<Option<f64>, StepError> {
         let read = |field: &str, text: &Option<String>| -> Result<Option<f64>, StepError> {
             text.as_deref()
                 .map(|t| {

@@ -7,8 +7,9 @@
 use std::time::Duration;
 
 use aws_sdk_personalize::types::TrainingMode;
-use e2e_tests::{Harness, TestResult, USER_PERSONALIZATION, shift_timestamps};
-use refresh_core::steps::create_version::create_version;
+use e2e_tests::{Harness, TestResult, USER_PERSONALIZATION, pipeline_config, shift_timestamps};
+use refresh_core::config::PipelineConfig;
+use refresh_core::steps::create_version::{create_version, ensure_solution};
 use serde_json::json;
 
 use super::{
@@ -231,11 +232,14 @@ async fn concurrent_calls_with_the_same_event_answer_one_version_and_leave_no_ot
 -> TestResult {
     let h = Harness::start().await;
     let p = pipeline(&h).await;
-    imported(&h, &p, first_import()).await;
-    // A run that trains nothing makes the solution ready: the calls below race at the training.
-    let setup = p.version_event(PERSONALIZATION, json!({"runId": "setup"}));
-    h.retry_step(RETRY_SECONDS, || create_version(setup.clone(), &p.deps))
-        .await?;
+    let group = imported(&h, &p, first_import()).await.dataset_group_arn;
+    // The solution is made ready first: the calls below race at the training.
+    let config = PipelineConfig::from_json(&pipeline_config().to_string(), "the test's config")?;
+    let solution = config.solution(PERSONALIZATION)?;
+    h.retry_step(RETRY_SECONDS, || async {
+        ensure_solution(&h.personalize, &group, solution, &mut Vec::new()).await
+    })
+    .await?;
 
     let event = p.version_event(
         PERSONALIZATION,

@@ -13,10 +13,7 @@ mod start_import;
 mod update_campaign;
 
 use aws_sdk_personalize::types::{DatasetImportJobSummary, SolutionVersionSummary};
-use e2e_tests::{
-    BUCKET, Harness, PIPELINE_GROUP, PIPELINE_PREFIX, clustered_interactions, clustered_items,
-    pipeline_config,
-};
+use e2e_tests::{BUCKET, Harness, PIPELINE_GROUP, clustered_interactions};
 use refresh_core::steps::create_version::{
     CreateVersionEvent, CreateVersionOutput, create_version,
 };
@@ -60,20 +57,7 @@ fn interactions() -> String {
 
 /// Creates the bucket, uploads the data and the config.
 async fn pipeline(h: &Harness) -> Pipeline {
-    let bucket = h.bucket().await;
-    h.upload(
-        bucket,
-        &format!("{PIPELINE_PREFIX}/interactions/interactions.csv"),
-        interactions(),
-    )
-    .await;
-    h.upload(
-        bucket,
-        &format!("{PIPELINE_PREFIX}/items/items.csv"),
-        clustered_items(),
-    )
-    .await;
-    let config_uri = h.upload_config("config.json", &pipeline_config()).await;
+    let config_uri = h.upload_pipeline().await;
     Pipeline {
         deps: h.deps(),
         config_uri,
@@ -125,6 +109,7 @@ impl Pipeline {
         let event = PollEvent {
             arn: None,
             arns: arns.to_vec(),
+            execution: None,
         };
         poll_status(event, &self.deps)
             .await

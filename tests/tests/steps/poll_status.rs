@@ -120,6 +120,7 @@ async fn the_first_wait_on_an_import_follows_how_long_imports_of_the_same_mode_t
     let event = PollEvent {
         arn: Some(second.arns[0].clone()),
         arns: Vec::new(),
+        execution: None,
     };
     let polled = poll_status(event, &scaled).await?;
     assert_eq!(polled.wait_seconds, (first_wait * 0.01).ceil() as u64);
@@ -216,6 +217,7 @@ async fn a_finished_job_reports_its_duration_however_late_and_a_running_one_neve
     let running = PollEvent {
         arn: None,
         arns: out.arns.clone(),
+        execution: None,
     };
     let polled = poll_status(running, &scaled).await?;
     assert!(!polled.done, "{polled:?}");

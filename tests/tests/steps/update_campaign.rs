@@ -5,7 +5,7 @@
 //! run that trains deploys its own version; a campaign that failed to create is deleted and
 //! created again; one that follows the latest version is left to Personalize.
 
-use aws_sdk_personalize::types::{Campaign, SolutionVersion};
+use aws_sdk_personalize::types::SolutionVersion;
 use e2e_tests::{Harness, TestResult, epoch_seconds, shift_timestamps};
 use refresh_core::StepError;
 use refresh_core::steps::create_version::create_version;
@@ -20,18 +20,6 @@ use super::{
 
 /// The gate of [`PERSONALIZATION`]: the config's, not the popularity solution's own.
 const GATE_METRIC: &str = "normalized_discounted_cumulative_gain_at_25";
-
-/// A campaign as DescribeCampaign shows it now.
-async fn campaign(h: &Harness, arn: &str) -> Campaign {
-    h.personalize
-        .describe_campaign()
-        .campaign_arn(arn)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("DescribeCampaign {arn}: {e:?}"))
-        .campaign
-        .expect("DescribeCampaign answers the campaign")
-}
 
 /// The gate's metric, as GetSolutionMetrics answers it for a FULL version.
 async fn metric(h: &Harness, version_arn: &str) -> f64 {
@@ -107,7 +95,7 @@ async fn the_first_deployment_creates_the_campaign_and_later_calls_find_it_deplo
     assert_eq!(newest.solution_version_arn.as_ref(), Some(&version_arn));
     assert_eq!(newest.campaigns[0].action, "unchanged");
 
-    let served = campaign(&h, &campaign_arn).await;
+    let served = h.campaign(&campaign_arn).await;
     assert_eq!(served.status(), Some("ACTIVE"));
     assert_eq!(served.solution_version_arn(), Some(version_arn.as_str()));
     let exploration = served
@@ -161,7 +149,7 @@ async fn the_gate_refuses_a_full_version_trained_on_corrupted_data_and_the_campa
         assert!(gate.reason.contains(&part), "{part}: {}", gate.reason);
     }
 
-    let c = campaign(&h, &s.campaign_arn).await;
+    let c = h.campaign(&s.campaign_arn).await;
     assert_eq!(c.solution_version_arn(), Some(s.version_arn.as_str()));
     assert!(c.latest_campaign_update().is_none(), "{c:?}");
     h.stop().await
@@ -187,7 +175,7 @@ async fn the_gate_passes_an_update_on_the_served_full_base_and_refuses_one_on_a_
         "{}",
         gate.reason
     );
-    let c = campaign(&h, &s.campaign_arn).await;
+    let c = h.campaign(&s.campaign_arn).await;
     assert_eq!(c.solution_version_arn(), Some(update.as_str()));
 
     // A FULL version on corrupted data, refused; then an UPDATE built on it, refused too.
@@ -218,7 +206,7 @@ async fn the_gate_passes_an_update_on_the_served_full_base_and_refuses_one_on_a_
         "{}",
         gate.reason
     );
-    let c = campaign(&h, &s.campaign_arn).await;
+    let c = h.campaign(&s.campaign_arn).await;
     assert_eq!(c.solution_version_arn(), Some(update.as_str()));
     h.stop().await
 }
@@ -252,7 +240,7 @@ async fn a_campaign_busy_with_another_version_or_a_version_in_training_is_a_wait
     let message =
         retryable(update_campaign(p.campaign_event(Some(&third), run.clone()), &p.deps).await);
     assert!(message.contains(&second), "{message}");
-    let c = campaign(&h, &campaign_arn).await;
+    let c = h.campaign(&campaign_arn).await;
     assert_eq!(c.solution_version_arn(), Some(first.as_str()));
 
     // A version still training waits too.
@@ -316,7 +304,7 @@ async fn a_version_of_another_solution_is_refused_naming_solution_version_arn_an
     let message = invalid(update_campaign(p.campaign_event(Some(&other), run), &p.deps).await);
     assert!(message.starts_with("solutionVersionArn:"), "{message}");
     assert!(message.contains(&other), "{message}");
-    let c = campaign(&h, &s.campaign_arn).await;
+    let c = h.campaign(&s.campaign_arn).await;
     assert_eq!(c.solution_version_arn(), Some(s.version_arn.as_str()));
     assert!(c.latest_campaign_update().is_none(), "{c:?}");
     h.stop().await
@@ -359,7 +347,7 @@ async fn a_campaign_name_taken_by_a_campaign_of_another_solution_is_refused_nami
         invalid(update_campaign(p.campaign_event(Some(&version_arn), run), &p.deps).await);
     assert!(message.starts_with("campaigns:"), "{message}");
     assert!(message.contains(RECOMMENDATIONS), "{message}");
-    let c = campaign(&h, &taken).await;
+    let c = h.campaign(&taken).await;
     assert_eq!(c.solution_version_arn(), Some(other.as_str()));
     assert!(c.latest_campaign_update().is_none(), "{c:?}");
     let campaigns = h.personalize.list_campaigns().send().await?;
@@ -393,7 +381,7 @@ async fn without_a_version_a_run_deploys_what_it_trained_once_active_and_a_run_t
     let message = retryable(update_campaign(event.clone(), &p.deps).await);
     assert!(message.contains(own.as_str()), "{message}");
     assert_eq!(
-        campaign(&h, &s.campaign_arn).await.solution_version_arn(),
+        h.campaign(&s.campaign_arn).await.solution_version_arn(),
         Some(s.version_arn.as_str())
     );
 
@@ -410,7 +398,7 @@ async fn without_a_version_a_run_deploys_what_it_trained_once_active_and_a_run_t
     assert_eq!(out.arns, [s.campaign_arn.as_str()]);
     let polled = wait(&h, &p, &out.arns).await;
     assert!(!polled.failed, "{polled:?}");
-    let c = campaign(&h, &s.campaign_arn).await;
+    let c = h.campaign(&s.campaign_arn).await;
     assert_eq!(c.solution_version_arn(), Some(own.as_str()));
 
     // An UPDATE with nothing imported since trains nothing, and so deploys nothing.
@@ -424,7 +412,7 @@ async fn without_a_version_a_run_deploys_what_it_trained_once_active_and_a_run_t
     assert!(reason.contains("trained no version"), "{reason}");
     assert_eq!(out.solution_version_arn, None);
     assert!(out.campaigns.is_empty() && out.arns.is_empty());
-    let c = campaign(&h, &s.campaign_arn).await;
+    let c = h.campaign(&s.campaign_arn).await;
     assert_eq!(c.solution_version_arn(), Some(own.as_str()));
     h.stop().await
 }
@@ -488,7 +476,7 @@ async fn a_campaign_configured_to_follow_latest_is_created_on_latest_and_then_le
 
     // GIVEN the first deployment, which creates the campaign on the solution's $LATEST
     let s = served(&h, &p).await;
-    let c = campaign(&h, &s.campaign_arn).await;
+    let c = h.campaign(&s.campaign_arn).await;
     let follows = c
         .campaign_config()
         .and_then(|c| c.sync_with_latest_solution_version());
@@ -536,7 +524,7 @@ async fn a_campaign_that_failed_to_create_is_deleted_and_created_again_by_the_ne
     assert_eq!(again.campaigns[0].action, "created", "{again:?}");
     let polled = wait(&h, &p, &again.arns).await;
     assert!(!polled.failed, "{polled:?}");
-    let c = campaign(&h, &again.arns[0]).await;
+    let c = h.campaign(&again.arns[0]).await;
     assert_eq!(c.status(), Some("ACTIVE"));
     assert_eq!(c.solution_version_arn(), Some(version_arn.as_str()));
     let campaigns = h.personalize.list_campaigns().send().await?;

@@ -88,6 +88,27 @@ pub async fn create_version(
     let mode = run.request.training;
 
     let group_arn = require_dataset_group(client, &run.config.dataset_group.name).await?;
+    if mode == TrainingMode::None {
+        // Nothing is created: a solution made here would train itself if its config asks
+        // for automatic training, in a run that asked for none.
+        let existing = find_solution(client, &group_arn, &configured.name).await?;
+        return Ok(CreateVersionOutput {
+            solution: configured.name.clone(),
+            solution_arn: existing
+                .as_ref()
+                .and_then(|s| s.solution_arn())
+                .unwrap_or_default()
+                .to_owned(),
+            training_mode: mode.as_str(),
+            solution_version_arn: None,
+            resumed: false,
+            skipped: true,
+            reason: Some("the run request asks for no training".to_owned()),
+            arns: Vec::new(),
+            drift: Vec::new(),
+            warnings: Vec::new(),
+        });
+    }
     let mut drift = Vec::new();
     let solution = ensure_solution(client, &group_arn, configured, &mut drift).await?;
     let solution_arn = solution.solution_arn().unwrap_or_default().to_owned();
@@ -104,11 +125,7 @@ pub async fn create_version(
         warnings: Vec::new(),
     };
     let sdk_mode = match mode {
-        TrainingMode::None => {
-            out.skipped = true;
-            out.reason = Some("the run request asks for no training".to_owned());
-            return Ok(out);
-        }
+        TrainingMode::None => unreachable!("a run without training returned above"),
         TrainingMode::Full => SdkTrainingMode::Full,
         TrainingMode::Update => SdkTrainingMode::Update,
     };
@@ -141,8 +158,9 @@ pub async fn create_version(
         }
         if run.failed_in_this_drive(version.last_updated_date_time()) {
             return Err(StepError::ResourceFailed(format!(
-                "solution version {arn} ({} training) failed: {}; redrive the execution, or start one with the same runId, to start attempt {next}",
+                "solution version {arn} ({} training) ended {}: {}; redrive the execution, or start one with the same runId, to start attempt {next}",
                 mode.as_str(),
+                version.status().unwrap_or_default(),
                 version.failure_reason().unwrap_or("no reason given"),
             )));
         }
@@ -296,7 +314,7 @@ fn one_per_name(versions: Vec<SolutionVersion>) -> Vec<SolutionVersion> {
 /// Makes sure the solution exists as configured and is ACTIVE. Automatic training follows the
 /// config (it is corrected when it differs); a recipe or event type that differs is reported,
 /// since a solution cannot change them.
-async fn ensure_solution(
+pub async fn ensure_solution(
     client: &Client,
     group_arn: &str,
     configured: &ConfiguredSolution,

@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use crate::deps::Deps;
 use crate::error::{CallError, StepError};
-use crate::run::{parse_event, to_output};
+use crate::run::{ExecutionContext, parse_event, to_output};
 use crate::service::{
     ACTIVE, describe_campaign, described, import_jobs, is_done, is_failed, seconds, solution_of,
     solution_versions,
@@ -52,6 +52,10 @@ pub struct PollEvent {
     /// Several jobs' ARNs.
     #[serde(default)]
     pub arns: Vec<String>,
+    /// The execution the state machine polls for (its `$$.Execution`), whose current attempt's
+    /// start `waitedSeconds` counts from.
+    #[serde(default)]
+    pub execution: Option<ExecutionContext>,
 }
 
 /// How the jobs are doing.
@@ -70,9 +74,13 @@ pub struct PollOutput {
     pub failure_reason: Option<String>,
     /// Seconds to wait before polling again (0 once done).
     pub wait_seconds: u64,
-    /// Seconds since the job that has run longest started (0 with no jobs): what a state
-    /// machine's bound on waiting compares.
+    /// Seconds since the job that has run longest started (0 with no jobs).
     pub elapsed_seconds: f64,
+    /// Seconds since the execution's current attempt (its start, or its last redrive) began,
+    /// when the event names the execution; otherwise [`PollOutput::elapsed_seconds`]. A state
+    /// machine's bound on waiting compares this, so that an execution started again with the
+    /// same `runId`, or redriven, waits its own full bound on jobs already running.
+    pub waited_seconds: f64,
     /// Each job.
     pub jobs: Vec<JobStatus>,
 }
@@ -114,13 +122,21 @@ pub async fn poll_status(event: PollEvent, deps: &Deps) -> Result<PollOutput, St
     let mut arns = event.arns;
     arns.extend(event.arn);
     let now = sim_clock::epoch_seconds(deps.clock.now());
+    let drive_started = match &event.execution {
+        Some(execution) => execution.drive_started()?,
+        None => None,
+    };
     let mut jobs = Vec::with_capacity(arns.len());
     for arn in &arns {
         let job = job_status(&deps.personalize, arn, now).await?;
         tracing::info!(job = %job.arn, status = %job.status, elapsed = job.elapsed_seconds, wait = job.wait_seconds, "job status");
         jobs.push(job);
     }
-    Ok(summarise(jobs, deps.settings.wait_scale))
+    let mut out = summarise(jobs, deps.settings.wait_scale);
+    if let Some(started) = drive_started {
+        out.waited_seconds = (now - started).max(0.0);
+    }
+    Ok(out)
 }
 
 /// Folds the jobs' states into one answer.
@@ -152,6 +168,7 @@ fn summarise(jobs: Vec<JobStatus>, wait_scale: f64) -> PollOutput {
         failed: failed.is_some(),
         failure_reason,
         elapsed_seconds,
+        waited_seconds: elapsed_seconds,
         // Never 0 while a job runs: a state machine would poll without pause.
         wait_seconds: if done {
             0
@@ -288,7 +305,9 @@ async fn campaign(client: &Client, arn: &str) -> Result<Observed, StepError> {
         ),
     };
 
-    // Deployments of the solution's other campaigns, and this campaign's own past ones.
+    // The latest deployments of the solution's other campaigns: Personalize keeps no record of
+    // a campaign's earlier updates, and this one's latest is the job waited on (or, for a
+    // campaign being created, there is none), so a solution's only campaign has no history.
     let mut history = Vec::new();
     let siblings: Vec<_> = client
         .list_campaigns()

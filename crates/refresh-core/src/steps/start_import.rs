@@ -89,6 +89,13 @@ pub struct ImportStarted {
     pub rows_checked: u64,
 }
 
+/// Whether a dataset holds bulk data: one of its import jobs was FULL and ended ACTIVE, which
+/// Personalize asks before an INCREMENTAL import.
+fn has_bulk_data(jobs: &[DatasetImportJobSummary]) -> bool {
+    jobs.iter()
+        .any(|j| j.status() == Some(ACTIVE) && j.import_mode() == Some(&SdkImportMode::Full))
+}
+
 /// Runs the step on a raw event.
 pub async fn handle(event: Value, deps: &Deps) -> Result<Value, StepError> {
     let event: StartImportEvent = parse_event("start-import", event)?;
@@ -141,8 +148,9 @@ pub async fn start_import(
                 let arn = job.dataset_import_job_arn().unwrap_or_default();
                 if run.failed_in_this_drive(job.last_updated_date_time()) {
                     return Err(StepError::ResourceFailed(format!(
-                        "import job {arn} ({}) failed: {}; redrive the execution, or start one with the same runId, to start attempt {next}",
+                        "import job {arn} ({}) ended {}: {}; redrive the execution, or start one with the same runId, to start attempt {next}",
                         job.job_name().unwrap_or_default(),
+                        job.status().unwrap_or_default(),
                         job.failure_reason().unwrap_or("no reason given"),
                     )));
                 }
@@ -161,6 +169,14 @@ pub async fn start_import(
                 &run.id,
             )
             .await?;
+        }
+        if current.is_none() && import.mode == ImportMode::Incremental && !has_bulk_data(&jobs) {
+            // Personalize would refuse the job only after the run had created the rest.
+            return Err(StepError::invalid(format!(
+                "imports: {} is INCREMENTAL, but dataset {} holds no data from a FULL import yet: import it with mode FULL first",
+                key_of(dataset_type),
+                key_of(dataset_type)
+            )));
         }
         let checked = match current {
             Some(_) => None,

@@ -153,14 +153,21 @@ pub async fn update_campaign(
     }
 
     let group_arn = require_dataset_group(client, &run.config.dataset_group.name).await?;
-    let solution = find_solution(client, &group_arn, &configured.name)
-        .await?
-        .ok_or_else(|| {
-            StepError::invalid(format!(
+    let Some(solution) = find_solution(client, &group_arn, &configured.name).await? else {
+        if event.solution_version_arn.is_some() {
+            return Err(StepError::invalid(format!(
                 "solution: {} does not exist; a run that trains creates it",
                 configured.name
-            ))
-        })?;
+            )));
+        }
+        // Nothing to deploy yet, as for a solution without an ACTIVE version.
+        out.skipped = true;
+        out.reason = Some(format!(
+            "solution {} does not exist yet: a run that trains creates it",
+            configured.name
+        ));
+        return Ok(out);
+    };
     let solution_arn = solution.solution_arn().unwrap_or_default().to_owned();
     let versions = solution_versions(client, &solution_arn).await?;
     let candidate_arn = match event.solution_version_arn {
