@@ -1,6 +1,6 @@
 # The project's one task runner: the README and CI run exactly these targets.
 #
-#   make demo    run what the pipeline can do so far, offline, on real MovieLens data
+#   make demo    a season of refresh runs on MovieLens, offline (personalize-refresh run --local)
 #   make test    formatting, lints and every test suite (what CI runs)
 #   make bench   print the benchmarks
 #
@@ -63,12 +63,13 @@ test: tools js
 	$(MAKE) --no-print-directory data
 	cargo test --locked --workspace
 
-demo: tools build data
-	scripts/demo.sh
+demo: build data
+	$(CLI) run --local
 
 bench: data
 	cargo bench --locked -p local-personalize --bench import_validation
 	cargo bench --locked -p local-personalize --bench training
 	cargo bench --locked -p local-endpoint --bench describe_requests
 	cargo bench --locked -p local-sfn --bench transitions
+	cargo bench --locked -p personalize-refresh-cli --bench run_local
 	cargo bench --locked -p e2e-tests --bench wait_cost

@@ -14,7 +14,11 @@
 
 mod data;
 mod emulator;
+mod executions;
+mod local;
 mod pipeline;
+mod run_local;
+mod season;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -46,16 +50,33 @@ enum Command {
     Validate(pipeline::ValidateArgs),
     /// Run one step of the pipeline once, as Lambda would, against the configured endpoint.
     Step(pipeline::StepArgs),
+    /// Run the refresh state machine offline (`--local`): a season on MovieLens, or one run of
+    /// a config.
+    Run(run_local::RunArgs),
+    /// Start an execution of a state machine with a run request; prints the execution's ARN.
+    Start(executions::StartArgs),
+    /// Show an execution: its status, dates, redrives, and output or error.
+    Status(executions::StatusArgs),
+    /// List a state machine's executions, newest first.
+    Executions(executions::ExecutionsArgs),
+    /// Show an execution's history, one line per event.
+    History(executions::HistoryArgs),
+    /// Redrive a failed, timed-out or aborted execution from the state where it stopped.
+    Redrive(executions::RedriveArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // s3s logs each client error (NoSuchKey, say) at ERROR level; the endpoint's own line per
+    // request already carries the status. An offline run shows its progress instead of logs.
+    let default_filter = match cli.command {
+        Command::Run(_) => "error,s3s=off",
+        _ => "info,s3s=off",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                // s3s logs each client error (NoSuchKey, say) at ERROR level; the endpoint's own
-                // line per request already carries the status.
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,s3s=off")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
@@ -67,6 +88,12 @@ fn main() -> ExitCode {
         Command::Schema { document } => pipeline::schema(document),
         Command::Validate(args) => pipeline::validate(args),
         Command::Step(args) => pipeline::step(args),
+        Command::Run(args) => run_local::run(args),
+        Command::Start(args) => executions::start(args),
+        Command::Status(args) => executions::status(args),
+        Command::Executions(args) => executions::executions(args),
+        Command::History(args) => executions::history(args),
+        Command::Redrive(args) => executions::redrive(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

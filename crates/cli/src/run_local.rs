@@ -1,0 +1,313 @@
+//! `personalize-refresh run --local`: the refresh state machine offline, on the local endpoint
+//! in-process with a virtual clock. Without `--config`, a season of runs on MovieLens (see
+//! [`crate::season`]); with `--config` and `--request`, one run of one's own pipeline.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, UNIX_EPOCH};
+
+use anyhow::Context;
+use clap::Args;
+use local_personalize::Durations;
+use refresh_core::config::PipelineConfig;
+use serde_json::{Value, json};
+
+use crate::local::Local;
+use crate::season::{self, Entry};
+
+/// The version of the `--json` summary's layout.
+const SUMMARY_VERSION: u32 = 1;
+
+/// Where simulated time starts: Monday 5 January 2026, 00:00 UTC.
+const START_EPOCH_SECONDS: u64 = 1_767_571_200;
+
+/// The bucket one's own config is uploaded to, when it runs locally.
+const CONFIG_BUCKET: &str = "personalize-refresh-local";
+
+/// `run` arguments.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Run on the built-in local endpoint (the only mode `run` has; on AWS, use `start`).
+    #[arg(long)]
+    local: bool,
+    /// A pipeline config to run instead of the MovieLens season (with `--request`).
+    #[arg(long, requires = "request")]
+    config: Option<PathBuf>,
+    /// The run request for `--config` (its `configUri` is replaced by the uploaded config's).
+    #[arg(long, requires = "config")]
+    request: Option<PathBuf>,
+    /// The folder the local S3 lives in: `s3://bucket/key` is `<s3-root>/bucket/key`. Put the
+    /// data a config names there. The season empties its own first.
+    #[arg(long, default_value = ".personalize-refresh/local/s3")]
+    s3_root: PathBuf,
+    /// MovieLens as `make data` converts it, for the season.
+    #[arg(long, default_value = ".personalize-refresh/data/movielens")]
+    data: PathBuf,
+    /// Replays only the first N weeks of the season's newer data.
+    #[arg(long)]
+    weeks: Option<usize>,
+    /// Prints the summary as JSON (with a `version` field) instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs the season, or one's own run, and prints the summary.
+pub fn run(args: RunArgs) -> anyhow::Result<()> {
+    if !args.local {
+        anyhow::bail!(
+            "run needs --local: it runs on the built-in local endpoint; on AWS, start an execution with `personalize-refresh start`"
+        );
+    }
+    let own = match (&args.config, &args.request) {
+        (Some(config), Some(request)) => Some(read_own(config, request)?),
+        _ => None,
+    };
+    if own.is_none() {
+        for file in ["interactions.csv", "items.csv", "users.csv"] {
+            let path = args.data.join(file);
+            if !path.is_file() {
+                anyhow::bail!(
+                    "{} does not exist: `make data` fetches and converts MovieLens",
+                    path.display()
+                );
+            }
+        }
+        if args.s3_root.exists() {
+            std::fs::remove_dir_all(&args.s3_root)
+                .with_context(|| format!("cannot empty {}", args.s3_root.display()))?;
+        }
+    }
+    std::fs::create_dir_all(&args.s3_root)
+        .with_context(|| format!("cannot create {}", args.s3_root.display()))?;
+
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let start = UNIX_EPOCH + Duration::from_secs(START_EPOCH_SECONDS);
+        let progress = !args.json && std::io::IsTerminal::is_terminal(&std::io::stderr());
+        let local = Local::start(&args.s3_root, start, Durations::default(), progress).await?;
+        let real = std::time::Instant::now();
+        let entries = match own {
+            Some((config_name, config_text, request)) => {
+                vec![own_run(&local, &config_name, config_text, request).await?]
+            }
+            None => season::run(&local, &args.data, args.weeks).await?,
+        };
+        let resources = local.resources().await?;
+        let simulated = crate::local::sim_time(local.now());
+        let serving = local.serving().await?;
+        if args.json {
+            let summary = json!({
+                "version": SUMMARY_VERSION,
+                "executions": entries,
+                "serving": serving,
+                "resources": resources,
+                "simulatedEnd": simulated,
+                "realSeconds": real.elapsed().as_secs_f64(),
+                "peakResidentBytes": peak_resident_bytes(),
+            });
+            println!("{}", serde_json::to_string_pretty(&summary)?);
+        } else {
+            print_table(&entries);
+            println!();
+            for (campaign, version) in &serving {
+                println!("{campaign} serves {version}");
+            }
+            println!(
+                "created: {} import jobs, {} solution versions, {} campaigns",
+                resources.import_jobs.len(),
+                resources.solution_versions.len(),
+                resources.campaigns.len()
+            );
+            println!(
+                "simulated time ends at {simulated}; {} execution(s) in {:.1} s",
+                entries.len(),
+                real.elapsed().as_secs_f64()
+            );
+        }
+        local.stop().await
+    })
+}
+
+/// The process's peak resident memory, from `/proc/self/status` (Linux only).
+fn peak_resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// Reads one's own config (checked as `validate` checks it) and request.
+fn read_own(config: &Path, request: &Path) -> anyhow::Result<(String, String, Value)> {
+    let path = config.display().to_string();
+    let text = std::fs::read_to_string(config).with_context(|| format!("{path} cannot be read"))?;
+    PipelineConfig::from_json(&text, &path)?;
+    let request_path = request.display().to_string();
+    let request_text = std::fs::read_to_string(request)
+        .with_context(|| format!("{request_path} cannot be read"))?;
+    let request: Value = serde_json::from_str(&request_text)
+        .with_context(|| format!("{request_path} is not JSON"))?;
+    if !request.is_object() {
+        anyhow::bail!("{request_path}: the run request must be a JSON object");
+    }
+    let name = config.file_name().map_or_else(
+        || "config.json".to_owned(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    Ok((name, text, request))
+}
+
+/// Uploads one's own config and runs the request once.
+async fn own_run(
+    local: &Local,
+    config_name: &str,
+    config_text: String,
+    mut request: Value,
+) -> anyhow::Result<Entry> {
+    let uri = local
+        .put(
+            CONFIG_BUCKET,
+            &format!("config/{config_name}"),
+            config_text.into_bytes(),
+        )
+        .await?;
+    request["configUri"] = uri.into();
+    let name = request["runId"]
+        .as_str()
+        .map(|id| {
+            id.chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                        c
+                    } else {
+                        '-'
+                    }
+                })
+                .take(80)
+                .collect::<String>()
+        })
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "local-run".to_owned());
+    let report = local.run(&name, &request).await?;
+    Ok(Entry {
+        what: "one run of the given config".to_owned(),
+        gates: Vec::new(),
+        execution: report,
+        failed_first: None,
+    })
+}
+
+/// One line per execution: outcome, simulated duration, billed transitions, polls, gate.
+fn print_table(entries: &[Entry]) {
+    println!(
+        "{:<20} {:<44} {:>9} {:>11} {:>5}  gate",
+        "execution", "outcome", "simulated", "transitions", "polls"
+    );
+    for e in entries {
+        let x = &e.execution;
+        let outcome = match (&e.failed_first, x.status.as_str()) {
+            (Some(first), status) => format!(
+                "{} at {} → redriven: {status}",
+                first.error.as_deref().unwrap_or("FAILED"),
+                first.failed_state.as_deref().unwrap_or("?")
+            ),
+            (None, "SUCCEEDED") => "SUCCEEDED".to_owned(),
+            (None, status) => format!(
+                "{status} {} at {}",
+                x.error.as_deref().unwrap_or_default(),
+                x.failed_state.as_deref().unwrap_or("?")
+            ),
+        };
+        let transitions =
+            x.billed_transitions + e.failed_first.as_ref().map_or(0, |f| f.billed_transitions);
+        let polls = x.polls + e.failed_first.as_ref().map_or(0, |f| f.polls);
+        println!(
+            "{:<20} {:<44} {:>8.1}h {:>11} {:>5}  {}",
+            x.name,
+            outcome,
+            x.simulated_seconds / 3600.0,
+            transitions,
+            polls,
+            gate_text(&e.gates)
+        );
+        println!("  {}", e.what);
+        if x.status != "SUCCEEDED" || e.failed_first.is_some() {
+            let cause = e
+                .failed_first
+                .as_ref()
+                .and_then(|f| f.cause.clone())
+                .or_else(|| x.cause.clone())
+                .unwrap_or_default();
+            println!("  cause: {}", cause_message(&cause));
+        }
+    }
+}
+
+/// A gate's reason without the ARNs it names: `updates the FULL version already served`.
+fn reason_words(reason: &str) -> String {
+    let words: Vec<&str> = reason
+        .split_whitespace()
+        .filter(|w| !w.starts_with("arn:"))
+        .map(|w| w.trim_start_matches(','))
+        .collect();
+    let text = words.join(" ");
+    let text = text.trim_start_matches(',').trim();
+    text.split(':').next().unwrap_or(text).to_owned()
+}
+
+/// A metric's usual short name: `ndcg@25` for `normalized_discounted_cumulative_gain_at_25`.
+fn short_metric(metric: &str) -> String {
+    let (name, at) = metric.rsplit_once("_at_").unwrap_or((metric, ""));
+    let name = match name {
+        "normalized_discounted_cumulative_gain" => "ndcg",
+        "mean_reciprocal_rank" => "mrr",
+        other => other,
+    };
+    if at.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{name}@{at}")
+    }
+}
+
+/// A Lambda cause's `errorMessage`, or the cause as it is.
+fn cause_message(cause: &str) -> String {
+    serde_json::from_str::<Value>(cause)
+        .ok()
+        .and_then(|v| v["errorMessage"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| cause.to_owned())
+}
+
+/// The gates of a run, each `campaign: metric served → candidate, decision`.
+fn gate_text(gates: &[Value]) -> String {
+    gates
+        .iter()
+        .map(|g| {
+            let gate = &g["gate"];
+            let campaign = g["campaign"].as_str().unwrap_or_default();
+            let decision = if gate["passed"] == true {
+                "passed"
+            } else {
+                "REFUSED"
+            };
+            if let (Some(served), Some(candidate)) =
+                (gate["served"].as_f64(), gate["candidate"].as_f64())
+            {
+                format!(
+                    "{campaign}: {} {served:.3} → {candidate:.3} {decision}",
+                    short_metric(gate["metric"].as_str().unwrap_or_default()),
+                )
+            } else if gate.is_object() {
+                format!(
+                    "{campaign}: {decision} ({})",
+                    reason_words(gate["reason"].as_str().unwrap_or_default())
+                )
+            } else {
+                format!(
+                    "{}: {}",
+                    g["campaign"].as_str().unwrap_or_default(),
+                    g["action"].as_str().unwrap_or_default()
+                )
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}

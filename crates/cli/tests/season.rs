@@ -1,0 +1,222 @@
+//! `personalize-refresh run --local` as a process: the first four weeks of the MovieLens season
+//! (its summary read with `--json`), and its error paths, each one line and a non-zero exit.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+/// Where `make data` puts MovieLens 100K (`PERSONALIZE_REFRESH_MOVIELENS` names another folder).
+fn movielens() -> PathBuf {
+    std::env::var_os("PERSONALIZE_REFRESH_MOVIELENS").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.personalize-refresh/data/movielens"),
+        PathBuf::from,
+    )
+}
+
+fn personalize_refresh(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_personalize-refresh"))
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+/// The execution of the summary named `name`.
+fn execution<'a>(summary: &'a Value, name: &str) -> &'a Value {
+    summary["executions"]
+        .as_array()
+        .expect("executions")
+        .iter()
+        .find(|e| e["execution"]["name"] == name)
+        .unwrap_or_else(|| panic!("no execution {name} in {summary:#}"))
+}
+
+#[test]
+fn four_weeks_of_the_season_refuse_the_bad_data_redrive_the_failure_and_create_each_job_once() {
+    // GIVEN MovieLens as `make data` converts it
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let data = movielens();
+    assert!(
+        data.join("interactions.csv").is_file(),
+        "{} has no interactions.csv: run `make data`",
+        data.display()
+    );
+
+    // WHEN the first four weeks of the season run
+    let out = personalize_refresh(&[
+        "run",
+        "--local",
+        "--weeks",
+        "4",
+        "--json",
+        "--data",
+        data.to_str().expect("a UTF-8 path"),
+        "--s3-root",
+        dir.path().join("s3").to_str().expect("a UTF-8 path"),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: Value = serde_json::from_slice(&out.stdout).expect("the summary is JSON");
+
+    // THEN the summary has its version, and the first run succeeded
+    assert_eq!(summary["version"], 1);
+    assert_eq!(
+        execution(&summary, "initial")["execution"]["status"],
+        "SUCCEEDED"
+    );
+
+    // the week exported in milliseconds failed at Import, naming the file and the row
+    let milliseconds = &execution(&summary, "week-1-milliseconds")["execution"];
+    assert_eq!(milliseconds["status"], "FAILED");
+    assert_eq!(milliseconds["error"], "InvalidRequest");
+    assert_eq!(milliseconds["failedState"], "Import");
+    let cause = milliseconds["cause"].as_str().unwrap_or_default();
+    assert!(
+        cause.contains("slices/week-1-milliseconds.csv line 2"),
+        "{cause}"
+    );
+    assert!(cause.contains("milliseconds"), "{cause}");
+
+    // the failed training was redriven to success
+    let week_2 = execution(&summary, "week-2");
+    assert_eq!(week_2["failedFirst"]["error"], "ResourceFailed");
+    assert_eq!(week_2["failedFirst"]["failedState"], "Train");
+    assert_eq!(week_2["execution"]["status"], "SUCCEEDED");
+    assert_eq!(week_2["execution"]["redriveCount"], 1);
+
+    // the retrain on shuffled item ids was kept from the recommendations campaign by the gate
+    let corrupted = execution(&summary, "week-4-full");
+    assert_eq!(corrupted["execution"]["status"], "SUCCEEDED");
+    let refused: Vec<&Value> = corrupted["gates"]
+        .as_array()
+        .expect("gates")
+        .iter()
+        .filter(|g| g["action"] == "refused")
+        .collect();
+    assert!(
+        refused
+            .iter()
+            .any(|g| g["campaign"] == "movielens-recommendations"),
+        "{corrupted:#}"
+    );
+    for g in &refused {
+        assert!(
+            g["gate"]["candidate"].as_f64() < g["gate"]["threshold"].as_f64(),
+            "{g}"
+        );
+    }
+
+    // and every job exists once: 3 first imports, a week's import and full export each, a
+    // FULL version per solution and run, an UPDATE per week (week 2's twice: it failed once)
+    let resources = &summary["resources"];
+    let names = |what: &str| -> Vec<String> {
+        resources[what]
+            .as_array()
+            .expect("a list")
+            .iter()
+            .map(|n| n.as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    assert_eq!(names("importJobs").len(), 3 + 4 + 4, "{resources:#}");
+    assert_eq!(
+        names("solutionVersions").len(),
+        2 + 2 * 4 + 4 + 1,
+        "{resources:#}"
+    );
+    assert!(
+        names("solutionVersions")
+            .contains(&"movielens-user-personalization-week-2-update-2".to_owned())
+    );
+    assert_eq!(
+        names("campaigns"),
+        ["movielens-most-popular", "movielens-recommendations"]
+    );
+}
+
+/// Runs `run --local` with `args` and answers its standard error, checking it failed with one
+/// line.
+fn fails_with_one_line(args: &[&str]) -> String {
+    let mut all = vec!["run", "--local"];
+    all.extend_from_slice(args);
+    let out = personalize_refresh(&all);
+    assert!(!out.status.success(), "{all:?} succeeded");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{all:?}: {stderr}");
+    stderr
+}
+
+#[test]
+fn a_bad_config_request_or_data_folder_is_one_line_naming_it() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let path = |name: &str| dir.path().join(name).to_str().expect("UTF-8").to_owned();
+    std::fs::write(path("request.json"), r#"{"training": "FULL"}"#).expect("written");
+    std::fs::write(path("broken.json"), "{\n  \"datasetGroup\": \n").expect("written");
+    let mut unknown: Value =
+        serde_json::from_str(include_str!("../../../examples/movielens/config.json"))
+            .expect("the example is JSON");
+    unknown["datasets"]["ratings"] = unknown["datasets"]["users"].clone();
+    std::fs::write(path("unknown.json"), unknown.to_string()).expect("written");
+    let s3 = path("s3");
+
+    // a config that does not exist
+    let err = fails_with_one_line(&[
+        "--config",
+        &path("missing.json"),
+        "--request",
+        &path("request.json"),
+        "--s3-root",
+        &s3,
+    ]);
+    assert!(err.contains("missing.json cannot be read"), "{err}");
+
+    // a config that is not JSON: its line and column
+    let err = fails_with_one_line(&[
+        "--config",
+        &path("broken.json"),
+        "--request",
+        &path("request.json"),
+        "--s3-root",
+        &s3,
+    ]);
+    assert!(err.contains("broken.json"), "{err}");
+    assert!(err.contains("line 3"), "{err}");
+
+    // a dataset type Personalize does not have
+    let err = fails_with_one_line(&[
+        "--config",
+        &path("unknown.json"),
+        "--request",
+        &path("request.json"),
+        "--s3-root",
+        &s3,
+    ]);
+    assert!(err.contains("ratings"), "{err}");
+
+    // a request that does not exist
+    let err = fails_with_one_line(&[
+        "--config",
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../examples/movielens/config.json"
+        ),
+        "--request",
+        &path("nothing.json"),
+        "--s3-root",
+        &s3,
+    ]);
+    assert!(err.contains("nothing.json cannot be read"), "{err}");
+
+    // a data folder without MovieLens
+    let err = fails_with_one_line(&["--data", &path("empty"), "--s3-root", &s3]);
+    assert!(err.contains("interactions.csv does not exist"), "{err}");
+    assert!(err.contains("make data"), "{err}");
+
+    // without --local
+    let out = personalize_refresh(&["run"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--local"), "{err}");
+}
