@@ -1,17 +1,21 @@
 //! `personalize-refresh schema`, `validate` and `step`: the pipeline config and run request,
 //! for people writing them, and one step's handler run once by hand.
 
-use std::path::PathBuf;
+use std::io::Read;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use bytes::Bytes;
 use clap::{Args, ValueEnum};
+use dataset_files::schema::DatasetType;
+use dataset_files::validate::check_file;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client as HttpClient;
 use hyper_util::rt::TokioExecutor;
 use local_endpoint::CONTROL_PREFIX;
-use refresh_core::config::{PipelineConfig, config_schema};
+use refresh_core::config::{DatasetConfig, PipelineConfig, config_schema};
 use refresh_core::request::request_schema;
+use refresh_core::uri::S3Uri;
 use refresh_core::{Deps, Settings};
 use sim_clock::Clock;
 
@@ -39,7 +43,15 @@ pub fn schema(document: Document) -> anyhow::Result<()> {
 pub struct ValidateArgs {
     /// The pipeline config file.
     config: PathBuf,
+    /// A folder standing for S3 (`s3://bucket/key` is `<s3-root>/bucket/key`, as the local
+    /// endpoint keeps it): the header and first rows of each dataset's data files there are
+    /// checked against its schema, as start-import checks them before an import.
+    #[arg(long)]
+    s3_root: Option<PathBuf>,
 }
+
+/// How much of each data file `validate` reads, as start-import does.
+const SAMPLE_BYTES: usize = 64 * 1024;
 
 /// Checks a pipeline config offline: its fields, names, schemas, locations and gate; prints
 /// what it would warn about.
@@ -50,6 +62,16 @@ pub fn validate(args: ValidateArgs) -> anyhow::Result<()> {
     let config = PipelineConfig::from_json(&text, &path)?;
     for warning in config.warnings() {
         eprintln!("warning: {warning}");
+    }
+    if let Some(root) = &args.s3_root {
+        for (dataset_type, dataset) in config.datasets.iter() {
+            let (files, rows) = check_local_data(root, dataset_type, dataset)?;
+            println!(
+                "{}: {files} data file(s) under {}, {rows} row(s) checked",
+                dataset_type.as_str(),
+                dataset.data_location
+            );
+        }
     }
     println!(
         "{path}: dataset group {}, {} dataset(s), {} solution(s), {} campaign(s): valid",
@@ -63,6 +85,77 @@ pub fn validate(args: ValidateArgs) -> anyhow::Result<()> {
             .sum::<usize>()
     );
     Ok(())
+}
+
+/// Checks the start of each data file of `dataset` under `root` against its schema; answers
+/// how many files and rows were checked.
+fn check_local_data(
+    root: &Path,
+    dataset_type: DatasetType,
+    dataset: &DatasetConfig,
+) -> anyhow::Result<(usize, u64)> {
+    let uri = S3Uri::parse(&dataset.data_location).map_err(anyhow::Error::msg)?;
+    let local = root.join(&uri.bucket).join(&uri.key);
+    let files: Vec<PathBuf> = if uri.is_folder() {
+        let mut found: Vec<PathBuf> = std::fs::read_dir(&local)
+            .with_context(|| {
+                format!(
+                    "{}: {} (for {}) cannot be read",
+                    dataset_type.as_str(),
+                    local.display(),
+                    dataset.data_location
+                )
+            })?
+            .filter_map(Result::ok)
+            .map(|entry| entry.path())
+            .filter(|path| {
+                path.is_file()
+                    && path
+                        .file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| !n.starts_with('.') && !n.starts_with('_'))
+            })
+            .collect();
+        found.sort();
+        found
+    } else {
+        vec![local.clone()]
+    };
+    if files.is_empty() {
+        anyhow::bail!(
+            "{}: no data files in {} (for {})",
+            dataset_type.as_str(),
+            local.display(),
+            dataset.data_location
+        );
+    }
+    let schema = dataset
+        .parsed_schema(dataset_type)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", dataset_type.as_str()))?;
+    let mut rows = 0;
+    for file in &files {
+        let mut sample = Vec::new();
+        std::fs::File::open(file)
+            .and_then(|f| f.take(SAMPLE_BYTES as u64).read_to_end(&mut sample))
+            .with_context(|| format!("{} cannot be read", file.display()))?;
+        if sample.len() >= SAMPLE_BYTES {
+            // The last line was probably cut in two: check only whole lines.
+            let end = sample
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |i| i + 1);
+            sample.truncate(end);
+        }
+        rows += check_file(
+            sample.as_slice(),
+            &file.display().to_string(),
+            &schema,
+            dataset_type.id_field(),
+            |_| {},
+        )
+        .map_err(|problem| anyhow::anyhow!("data file {problem}"))?;
+    }
+    Ok((files.len(), rows))
 }
 
 /// The pipeline's steps, as `step` names them.

@@ -220,3 +220,50 @@ fn a_bad_config_request_or_data_folder_is_one_line_naming_it() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--local"), "{err}");
 }
+
+#[test]
+fn validate_checks_the_data_files_under_an_s3_root_naming_the_file_and_row() {
+    // GIVEN the worked example's config and a folder standing for S3 with each dataset's data
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let config = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/movielens/config.json"
+    );
+    let root = dir.path();
+    let folder = |dataset: &str| {
+        let path = root.join(format!("personalize-refresh-data/movielens/{dataset}"));
+        std::fs::create_dir_all(&path).expect("created");
+        path
+    };
+    let data = movielens();
+    for dataset in ["interactions", "items", "users"] {
+        std::fs::copy(
+            data.join(format!("{dataset}.csv")),
+            folder(dataset).join(format!("{dataset}.csv")),
+        )
+        .expect("copied");
+    }
+    let root_arg = root.to_str().expect("UTF-8");
+
+    // WHEN it is validated, then again with an interactions file in milliseconds
+    let good = personalize_refresh(&["validate", config, "--s3-root", root_arg]);
+    std::fs::write(
+        folder("interactions").join("late.csv"),
+        "USER_ID,ITEM_ID,TIMESTAMP,EVENT_TYPE,EVENT_VALUE\n1,2,1700000000,watch,1\n1,3,1700000000000,watch,1\n",
+    )
+    .expect("written");
+    let bad = personalize_refresh(&["validate", config, "--s3-root", root_arg]);
+
+    // THEN the first passes, saying what it read, and the second names the file, row and column
+    assert!(
+        good.status.success(),
+        "{}",
+        String::from_utf8_lossy(&good.stderr)
+    );
+    let said = String::from_utf8_lossy(&good.stdout);
+    assert!(said.contains("INTERACTIONS: 1 data file(s)"), "{said}");
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains("late.csv line 3 column TIMESTAMP"), "{err}");
+}
