@@ -94,16 +94,18 @@ pub struct ExecutionReport {
 
 impl Local {
     /// Starts the endpoint on a loopback port with a virtual clock at `start`, S3 under
-    /// `s3_root` and state in memory, registers the steps and creates the state machine.
+    /// `s3_root` and its state in `state_dir` (in memory when `None`), registers the steps and
+    /// creates the state machine.
     pub async fn start(
         s3_root: &Path,
+        state_dir: Option<&Path>,
         start: SystemTime,
         durations: Durations,
         show_progress: bool,
     ) -> anyhow::Result<Self> {
         let clock = Clock::virtual_at(start);
         let settings = EndpointSettings {
-            state_dir: None,
+            state_dir: state_dir.map(Path::to_owned),
             s3_root: s3_root.to_owned(),
             durations,
         };
@@ -287,7 +289,23 @@ impl Local {
             polls: polls(&history),
             redrive_count: described.redrive_count.unwrap_or_default(),
         };
-        bar.finish_and_clear();
+        let line = format!(
+            "{}  {}{}  {:.1} simulated hours, {} transitions",
+            sim_time(self.now()),
+            report.status,
+            report
+                .failed_state
+                .as_ref()
+                .map(|state| format!(" at {state}"))
+                .unwrap_or_default(),
+            report.simulated_seconds / 3600.0,
+            report.billed_transitions
+        );
+        if self.show_progress {
+            bar.finish_with_message(line);
+        } else {
+            bar.finish_and_clear();
+        }
         Ok(report)
     }
 
