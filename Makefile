@@ -18,7 +18,7 @@ VENV := .venv
 VENV_PYTHON := $(VENV)/bin/python
 CACHE := .personalize-refresh/cache/ml-100k
 MOVIELENS := .personalize-refresh/data/movielens
-CLI := target/debug/personalize-refresh
+CLI := $(or $(CARGO_TARGET_DIR),target)/debug/personalize-refresh
 
 export PERSONALIZE_REFRESH_PYTHON := $(abspath $(VENV_PYTHON))
 export PERSONALIZE_REFRESH_MOVIELENS := $(abspath $(MOVIELENS))

@@ -82,9 +82,9 @@ pub struct ExecutionReport {
     /// Its output, when it succeeded.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub output: Option<Value>,
-    /// Simulated seconds from its (re)start to its end.
+    /// Simulated seconds from its start to its end (its redrives included).
     pub simulated_seconds: f64,
-    /// Billed state transitions: states entered and retries.
+    /// Billed state transitions: states entered and retries (every attempt's, when redriven).
     pub billed_transitions: u64,
     /// poll-status invocations.
     pub polls: u64,
@@ -262,15 +262,11 @@ impl Local {
             tokio::time::sleep(LOOK_EVERY).await;
         };
         let history = self.history(arn).await?;
-        let drive_started = described
-            .redrive_date
-            .or(Some(described.start_date))
-            .map(|d| d.as_secs_f64())
-            .unwrap_or_default();
+        let started = described.start_date.as_secs_f64();
         let stopped = described
             .stop_date
             .map(|d| d.as_secs_f64())
-            .unwrap_or(drive_started);
+            .unwrap_or(started);
         let report = ExecutionReport {
             name: name.to_owned(),
             arn: arn.to_owned(),
@@ -284,7 +280,7 @@ impl Local {
                 .output
                 .as_deref()
                 .and_then(|o| serde_json::from_str(o).ok()),
-            simulated_seconds: stopped - drive_started,
+            simulated_seconds: ((stopped - started) * 1000.0).round() / 1000.0,
             billed_transitions: billed_transitions(&history),
             polls: polls(&history),
             redrive_count: described.redrive_count.unwrap_or_default(),

@@ -35,7 +35,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Serve the local AWS endpoint: Personalize and S3 on one port.
+    /// Serve the local AWS endpoint: Personalize, Step Functions and S3 on one port.
     Emulator(emulator::Args),
     /// Prepare public data sets for Personalize.
     #[command(subcommand)]
@@ -70,8 +70,10 @@ fn main() -> ExitCode {
     // s3s logs each client error (NoSuchKey, say) at ERROR level; the endpoint's own line per
     // request already carries the status. An offline run shows its progress instead of logs.
     let default_filter = match cli.command {
-        Command::Run(_) => "error,s3s=off",
-        _ => "info,s3s=off",
+        Command::Emulator(_) | Command::Data(_) | Command::Step(_) => "info,s3s=off",
+        // The AWS SDK's own warnings (no region found in instance metadata...) would bury the
+        // one line these commands print when something is wrong.
+        _ => "error,s3s=off",
     };
     tracing_subscriber::fmt()
         .with_env_filter(

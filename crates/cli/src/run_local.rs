@@ -47,9 +47,9 @@ pub struct RunArgs {
     /// MovieLens as `make data` converts it, for the season.
     #[arg(long, default_value = ".personalize-refresh/data/movielens")]
     data: PathBuf,
-    /// Replays only the first N weeks of the season's newer data.
-    #[arg(long)]
-    weeks: Option<usize>,
+    /// Replays only the first N weeks of the season's newer data (MovieLens has 7).
+    #[arg(long, conflicts_with = "config", value_parser = clap::value_parser!(u16).range(1..))]
+    weeks: Option<u16>,
     /// Prints the summary as JSON (with a `version` field) instead of a table.
     #[arg(long)]
     json: bool,
@@ -76,7 +76,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
                 );
             }
         }
-        for folder in std::iter::once(&args.s3_root).chain(args.state_dir.as_ref()) {
+        // Only what the season itself writes: its bucket, and a state folder given for it.
+        let season_bucket = args.s3_root.join(season::BUCKET);
+        for folder in std::iter::once(&season_bucket).chain(args.state_dir.as_ref()) {
             if folder.exists() {
                 std::fs::remove_dir_all(folder)
                     .with_context(|| format!("cannot empty {}", folder.display()))?;
@@ -103,7 +105,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             Some((config_name, config_text, request)) => {
                 vec![own_run(&local, &config_name, config_text, request).await?]
             }
-            None => season::run(&local, &args.data, args.weeks).await?,
+            None => season::run(&local, &args.data, args.weeks.map(usize::from)).await?,
         };
         let resources = local.resources().await?;
         let simulated = crate::local::sim_time(local.now());
@@ -114,7 +116,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
                 "executions": entries,
                 "serving": serving,
                 "resources": resources,
-                "simulatedEnd": simulated,
+                "simulatedEnd": local_sfn::history::format_time(local.now()),
                 "realSeconds": real.elapsed().as_secs_f64(),
                 "peakResidentBytes": peak_resident_bytes(),
             });
@@ -137,7 +139,19 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
                 real.elapsed().as_secs_f64()
             );
         }
-        local.stop().await
+        local.stop().await?;
+        let unexpected: Vec<&str> = entries
+            .iter()
+            .filter(|e| e.execution.status != "SUCCEEDED" && !e.expected_failure)
+            .map(|e| e.execution.name.as_str())
+            .collect();
+        if !unexpected.is_empty() {
+            anyhow::bail!(
+                "execution(s) that did not succeed: {}",
+                unexpected.join(", ")
+            );
+        }
+        Ok(())
     })
 }
 
@@ -201,18 +215,13 @@ async fn own_run(
         .filter(|n| !n.is_empty())
         .unwrap_or_else(|| "local-run".to_owned());
     let report = local.run(&name, &request).await?;
-    Ok(Entry {
-        what: "one run of the given config".to_owned(),
-        gates: Vec::new(),
-        execution: report,
-        failed_first: None,
-    })
+    Ok(season::entry("one run of the given config", report))
 }
 
 /// One line per execution: outcome, simulated duration, billed transitions, polls, gate.
 fn print_table(entries: &[Entry]) {
     println!(
-        "{:<20} {:<44} {:>9} {:>11} {:>5}  gate",
+        "{:<20} {:<46} {:>9}  {:>11}  {:>5}  gate",
         "execution", "outcome", "simulated", "transitions", "polls"
     );
     for e in entries {
@@ -230,19 +239,20 @@ fn print_table(entries: &[Entry]) {
                 x.failed_state.as_deref().unwrap_or("?")
             ),
         };
-        let transitions =
-            x.billed_transitions + e.failed_first.as_ref().map_or(0, |f| f.billed_transitions);
-        let polls = x.polls + e.failed_first.as_ref().map_or(0, |f| f.polls);
+        // A redriven execution's history holds both attempts: its counts are the whole.
         println!(
-            "{:<20} {:<44} {:>8.1}h {:>11} {:>5}  {}",
+            "{:<20} {:<46} {:>8.1}h  {:>11}  {:>5}  {}",
             x.name,
             outcome,
             x.simulated_seconds / 3600.0,
-            transitions,
-            polls,
+            x.billed_transitions,
+            x.polls,
             gate_text(&e.gates)
         );
         println!("  {}", e.what);
+        for skip in skips(x.output.as_ref()) {
+            println!("  skipped: {skip}");
+        }
         if x.status != "SUCCEEDED" || e.failed_first.is_some() {
             let cause = e
                 .failed_first
@@ -282,6 +292,31 @@ fn short_metric(metric: &str) -> String {
     }
 }
 
+/// Each solution's skipped training or deployment in a run's output, with its reason.
+fn skips(output: Option<&Value>) -> Vec<String> {
+    let mut found = Vec::new();
+    for s in output
+        .and_then(|o| o["solutions"].as_array())
+        .into_iter()
+        .flatten()
+    {
+        // A deployment skipped for want of a training says nothing more.
+        let part = if s["training"]["skipped"] == true {
+            "training"
+        } else {
+            "deployment"
+        };
+        if s[part]["skipped"] == true {
+            found.push(format!(
+                "{} {part}: {}",
+                s["solution"].as_str().unwrap_or_default(),
+                reason_words(s[part]["reason"].as_str().unwrap_or_default())
+            ));
+        }
+    }
+    found
+}
+
 /// A Lambda cause's `errorMessage`, or the cause as it is.
 fn cause_message(cause: &str) -> String {
     serde_json::from_str::<Value>(cause)
@@ -305,8 +340,13 @@ fn gate_text(gates: &[Value]) -> String {
             if let (Some(served), Some(candidate)) =
                 (gate["served"].as_f64(), gate["candidate"].as_f64())
             {
+                let change = if served > 0.0 {
+                    (candidate - served) / served * 100.0
+                } else {
+                    0.0
+                };
                 format!(
-                    "{campaign}: {} {served:.3} → {candidate:.3} {decision}",
+                    "{campaign}: {} {served:.4} → {candidate:.4} ({change:+.1}%) {decision}",
                     short_metric(gate["metric"].as_str().unwrap_or_default()),
                 )
             } else if gate.is_object() {

@@ -42,6 +42,11 @@ fn four_weeks_of_the_season_refuse_the_bad_data_redrive_the_failure_and_create_e
         data.display()
     );
 
+    // and, in the folder standing for S3, a bucket of someone else's
+    let theirs = dir.path().join("s3/their-bucket/keep.csv");
+    std::fs::create_dir_all(theirs.parent().expect("a folder")).expect("created");
+    std::fs::write(&theirs, "kept").expect("written");
+
     // WHEN the first four weeks of the season run
     let out = personalize_refresh(&[
         "run",
@@ -61,7 +66,12 @@ fn four_weeks_of_the_season_refuse_the_bad_data_redrive_the_failure_and_create_e
     );
     let summary: Value = serde_json::from_slice(&out.stdout).expect("the summary is JSON");
 
-    // THEN the summary has its version, and the first run succeeded
+    // THEN the other bucket is untouched, the summary has its version, and the first run
+    // succeeded
+    assert_eq!(
+        std::fs::read_to_string(&theirs).ok().as_deref(),
+        Some("kept")
+    );
     assert_eq!(summary["version"], 1);
     assert_eq!(
         execution(&summary, "initial")["execution"]["status"],
@@ -266,4 +276,39 @@ fn validate_checks_the_data_files_under_an_s3_root_naming_the_file_and_row() {
     let err = String::from_utf8_lossy(&bad.stderr);
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
     assert!(err.contains("late.csv line 3 column TIMESTAMP"), "{err}");
+}
+
+#[test]
+fn ones_own_run_that_fails_exits_non_zero_after_its_summary() {
+    // GIVEN the worked example's config, a request to import, and no data in the local S3
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let request = dir.path().join("request.json");
+    std::fs::write(
+        &request,
+        r#"{"runId": "mine", "imports": [{"dataset": "interactions", "mode": "FULL"}]}"#,
+    )
+    .expect("written");
+
+    // WHEN it runs
+    let out = personalize_refresh(&[
+        "run",
+        "--local",
+        "--config",
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../examples/movielens/config.json"
+        ),
+        "--request",
+        request.to_str().expect("UTF-8"),
+        "--s3-root",
+        dir.path().join("s3").to_str().expect("UTF-8"),
+    ]);
+
+    // THEN the summary says where and why it failed, and the exit code says it failed
+    assert!(!out.status.success());
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains("FAILED InvalidRequest at Import"), "{table}");
+    assert!(table.contains("does not exist"), "{table}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("did not succeed: mine"), "{err}");
 }

@@ -161,7 +161,10 @@ pub async fn create_version(
                 "solution version {arn} ({} training) ended {}: {}; redrive the execution, or start one with the same runId, to start attempt {next}",
                 mode.as_str(),
                 version.status().unwrap_or_default(),
-                version.failure_reason().unwrap_or("no reason given"),
+                version
+                    .failure_reason()
+                    .unwrap_or("no reason given")
+                    .trim_end_matches('.'),
             )));
         }
         tracing::warn!(version = %arn, attempt, "the run's last training failed; starting another");

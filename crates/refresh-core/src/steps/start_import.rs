@@ -151,7 +151,9 @@ pub async fn start_import(
                         "import job {arn} ({}) ended {}: {}; redrive the execution, or start one with the same runId, to start attempt {next}",
                         job.job_name().unwrap_or_default(),
                         job.status().unwrap_or_default(),
-                        job.failure_reason().unwrap_or("no reason given"),
+                        job.failure_reason()
+                            .unwrap_or("no reason given")
+                            .trim_end_matches('.'),
                     )));
                 }
                 tracing::warn!(job = %arn, attempt, "the run's last import failed; starting another");

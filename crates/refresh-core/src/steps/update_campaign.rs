@@ -333,7 +333,10 @@ async fn deploy(
         if run.failed_in_this_drive(campaign.last_updated_date_time()) {
             return Err(StepError::ResourceFailed(format!(
                 "campaign {arn} failed: {}; redrive the execution, or start one with the same runId, to delete it and create it again",
-                campaign.failure_reason().unwrap_or("no reason given")
+                campaign
+                    .failure_reason()
+                    .unwrap_or("no reason given")
+                    .trim_end_matches('.')
             )));
         }
         // A failed campaign cannot be updated; deleting it lets the next attempt create it.
@@ -384,7 +387,10 @@ async fn deploy(
         {
             return Err(StepError::ResourceFailed(format!(
                 "campaign {arn}'s update to {target} failed: {}; redrive the execution, or start one with the same runId, to update it again",
-                update.failure_reason().unwrap_or("no reason given")
+                update
+                    .failure_reason()
+                    .unwrap_or("no reason given")
+                    .trim_end_matches('.')
             )));
         }
         if is_pending(update_status) {
