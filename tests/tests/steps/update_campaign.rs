@@ -6,7 +6,7 @@
 //! created again; one that follows the latest version is left to Personalize.
 
 use aws_sdk_personalize::types::SolutionVersion;
-use e2e_tests::{Harness, TestResult, epoch_seconds, shift_timestamps};
+use e2e_tests::{Harness, TestResult, epoch_seconds, pipeline_config, shift_timestamps};
 use refresh_core::StepError;
 use refresh_core::steps::create_version::create_version;
 use refresh_core::steps::update_campaign::update_campaign;
@@ -137,14 +137,21 @@ async fn the_gate_refuses_a_full_version_trained_on_corrupted_data_and_the_campa
     );
     assert_eq!(candidate, metric(&h, &worse).await);
     assert_eq!(served_value, metric(&h, &s.version_arn).await);
-    assert!((threshold - 0.9 * served_value).abs() < 1e-9, "{gate:?}");
+    // The config's gate: the worked example's.
+    let max_drop = pipeline_config()["qualityGate"]["maxDrop"]
+        .as_f64()
+        .expect("the example has a maxDrop");
+    assert!(
+        (threshold - (1.0 - max_drop) * served_value).abs() < 1e-9,
+        "{gate:?}"
+    );
     assert!(candidate < threshold, "{gate:?}");
     for part in [
         GATE_METRIC.to_owned(),
         format!("{candidate:.4}"),
         format!("{served_value:.4}"),
         format!("{threshold:.4}"),
-        "10%".to_owned(),
+        format!("{}%", (max_drop * 100.0).round()),
     ] {
         assert!(gate.reason.contains(&part), "{part}: {}", gate.reason);
     }
@@ -470,7 +477,7 @@ async fn a_campaign_configured_to_follow_latest_is_created_on_latest_and_then_le
 -> TestResult {
     let h = Harness::start().await;
     let mut p = pipeline(&h).await;
-    let mut config = e2e_tests::pipeline_config();
+    let mut config = pipeline_config();
     config["solutions"][0]["campaigns"][0]["syncWithLatestSolutionVersion"] = true.into();
     p.config_uri = h.upload_config("follow-latest.json", &config).await;
 
