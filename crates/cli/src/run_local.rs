@@ -99,7 +99,14 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
-        let start = UNIX_EPOCH + Duration::from_secs(START_EPOCH_SECONDS);
+        // Simulated time never goes back on kept state: a run continues where the last ended.
+        let start = args
+            .state_dir
+            .as_deref()
+            .and_then(saved_clock)
+            .unwrap_or(START_EPOCH_SECONDS as f64)
+            .max(START_EPOCH_SECONDS as f64);
+        let start = UNIX_EPOCH + Duration::from_secs_f64(start);
         let progress = !args.json && std::io::IsTerminal::is_terminal(&std::io::stderr());
         let local = Local::start(
             &args.s3_root,
@@ -148,7 +155,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
                 real.elapsed().as_secs_f64()
             );
         }
+        let end = local.now();
         local.stop().await?;
+        if let Some(dir) = &args.state_dir {
+            let path = dir.join(CLOCK_FILE);
+            std::fs::write(&path, sim_clock::epoch_seconds(end).to_string())
+                .with_context(|| format!("cannot save the simulated time in {}", path.display()))?;
+        }
         let unexpected: Vec<&str> = entries
             .iter()
             .filter(|e| e.execution.status != "SUCCEEDED" && !e.expected_failure)
@@ -162,6 +175,18 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         }
         Ok(())
     })
+}
+
+/// The file in a kept state folder that holds where simulated time ended, in epoch seconds.
+const CLOCK_FILE: &str = "run-local-clock";
+
+/// Where simulated time ended in the last run on the state folder `dir`, if one ran there.
+fn saved_clock(dir: &Path) -> Option<f64> {
+    std::fs::read_to_string(dir.join(CLOCK_FILE))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// The process's peak resident memory, from `/proc/self/status` (Linux only).

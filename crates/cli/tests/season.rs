@@ -312,3 +312,77 @@ fn ones_own_run_that_fails_exits_non_zero_after_its_summary() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("did not succeed: mine"), "{err}");
 }
+
+#[test]
+fn ones_own_runs_on_kept_state_continue_its_simulated_time_and_find_its_history() {
+    // GIVEN MovieLens where the worked example's config reads it, and a folder for state
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let s3 = dir.path().join("s3");
+    for dataset in ["interactions", "items", "users"] {
+        let folder = s3.join(format!("personalize-refresh-data/movielens/{dataset}"));
+        std::fs::create_dir_all(&folder).expect("created");
+        std::fs::copy(
+            movielens().join(format!("{dataset}.csv")),
+            folder.join(format!("{dataset}.csv")),
+        )
+        .expect("copied");
+    }
+    let request = |name: &str, body: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, body).expect("written");
+        path.to_str().expect("UTF-8").to_owned()
+    };
+    let first = request(
+        "first.json",
+        r#"{"runId": "first", "training": "FULL", "imports": [{"dataset": "interactions", "mode": "FULL"}, {"dataset": "items", "mode": "FULL"}, {"dataset": "users", "mode": "FULL"}]}"#,
+    );
+    let second = request("second.json", r#"{"runId": "second", "training": "FULL"}"#);
+    let run = |request: &str| -> Value {
+        let out = personalize_refresh(&[
+            "run",
+            "--local",
+            "--json",
+            "--config",
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../examples/movielens/config.json"
+            ),
+            "--request",
+            request,
+            "--s3-root",
+            s3.to_str().expect("UTF-8"),
+            "--state-dir",
+            dir.path().join("state").to_str().expect("UTF-8"),
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("the summary is JSON")
+    };
+
+    // WHEN one run imports and trains, then another retrains on the same state
+    let one = run(&first);
+    let two = run(&second);
+
+    // THEN the second finds the first's versions (four in all), gated against what the first
+    // deployed, and its simulated time starts where the first's ended
+    assert_eq!(
+        two["resources"]["solutionVersions"]
+            .as_array()
+            .map(Vec::len),
+        Some(4)
+    );
+    let gates = two["executions"][0]["gates"]
+        .as_array()
+        .expect("gates")
+        .clone();
+    assert!(
+        gates.iter().all(|g| g["gate"]["served"].is_number()),
+        "{gates:?}"
+    );
+    let end_of_one = one["simulatedEnd"].as_str().expect("an end");
+    let end_of_two = two["simulatedEnd"].as_str().expect("an end");
+    assert!(end_of_two > end_of_one, "{end_of_one} then {end_of_two}");
+}
