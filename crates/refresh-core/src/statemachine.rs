@@ -94,6 +94,7 @@ mod tests {
     use serde_json::Value;
 
     use super::*;
+    use crate::error::StepError;
 
     #[test]
     fn every_placeholder_has_a_local_value_and_the_result_is_json_naming_each_function() {
@@ -122,6 +123,56 @@ mod tests {
             parsed["States"]["Import"]["Resource"],
             "arn:aws:lambda:us-east-1:000000000000:function:start-import"
         );
+    }
+
+    /// Every `ErrorEquals` name of a machine's `Retry` and `Catch`, nested machines included.
+    fn error_names(machine: &Value, found: &mut Vec<String>) {
+        for state in machine["States"]
+            .as_object()
+            .into_iter()
+            .flat_map(|s| s.values())
+        {
+            for field in ["Retry", "Catch"] {
+                for rule in state[field].as_array().into_iter().flatten() {
+                    for name in rule["ErrorEquals"].as_array().into_iter().flatten() {
+                        found.push(name.as_str().unwrap_or_default().to_owned());
+                    }
+                }
+            }
+            error_names(&state["ItemProcessor"], found);
+            for branch in state["Branches"].as_array().into_iter().flatten() {
+                error_names(branch, found);
+            }
+        }
+    }
+
+    #[test]
+    fn every_error_the_definition_matches_is_one_step_functions_lambda_or_the_steps_raise() {
+        // GIVEN the definition and the names the steps' errors carry
+        let parsed: Value = serde_json::from_str(DEFINITION).expect("the definition is JSON");
+        let ours: Vec<&str> = [
+            StepError::RetryableConflict(String::new()),
+            StepError::InvalidRequest(String::new()),
+            StepError::ResourceFailed(String::new()),
+        ]
+        .iter()
+        .map(StepError::name)
+        .collect();
+
+        // WHEN every name its Retry and Catch rules match is read
+        let mut names = Vec::new();
+        error_names(&parsed, &mut names);
+
+        // THEN each is Step Functions' own, Lambda's, or one a step raises
+        assert!(names.contains(&"RetryableConflict".to_owned()), "{names:?}");
+        for name in &names {
+            assert!(
+                name.starts_with("States.")
+                    || name.starts_with("Lambda.")
+                    || ours.contains(&name.as_str()),
+                "{name} is matched by the definition but raised by nothing"
+            );
+        }
     }
 
     #[test]
