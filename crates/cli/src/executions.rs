@@ -395,7 +395,9 @@ impl Sfn {
     /// A client from the standard AWS settings.
     async fn connect() -> anyhow::Result<Self> {
         let sdk = aws_config::load_from_env().await;
-        let Some(region) = sdk.region() else {
+        // An empty AWS_REGION counts as none, rather than failing later as if the credentials
+        // were at fault.
+        let Some(region) = sdk.region().filter(|r| !r.as_ref().trim().is_empty()) else {
             anyhow::bail!(
                 "no AWS region is configured: set AWS_REGION, or choose a profile with a region (AWS_PROFILE)"
             );

@@ -474,6 +474,15 @@ fn a_missing_region_says_how_to_set_one() {
     let line = error_line(&run_with_stdin(command, None));
     assert!(line.contains("AWS_REGION"), "{line}");
     assert!(line.contains("profile"), "{line}");
+
+    // An empty AWS_REGION is no region either, not a credentials problem.
+    let mut empty = self::command(Some("http://127.0.0.1:9"));
+    empty.env("AWS_REGION", "").args([
+        "status",
+        "arn:aws:states:us-east-1:000000000000:execution:refresh:run",
+    ]);
+    let line = error_line(&run_with_stdin(empty, None));
+    assert!(line.contains("no AWS region is configured"), "{line}");
 }
 
 #[test]
