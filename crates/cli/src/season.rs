@@ -57,6 +57,10 @@ pub struct Entry {
 /// The interactions file's rows, with their timestamps.
 struct Interactions {
     header: String,
+    /// The TIMESTAMP column's index.
+    timestamp_column: usize,
+    /// The ITEM_ID column's index.
+    item_column: usize,
     rows: Vec<(i64, String)>,
 }
 
@@ -69,15 +73,19 @@ impl Interactions {
             .next()
             .with_context(|| format!("{} is empty", path.display()))?
             .to_owned();
-        let column = header
-            .split(',')
-            .position(|c| c == "TIMESTAMP")
-            .with_context(|| format!("{} has no TIMESTAMP column", path.display()))?;
+        let position = |name: &str| {
+            header
+                .split(',')
+                .position(|c| c == name)
+                .with_context(|| format!("{} has no {name} column", path.display()))
+        };
+        let timestamp_column = position("TIMESTAMP")?;
+        let item_column = position("ITEM_ID")?;
         let mut rows = Vec::new();
         for (n, line) in lines.enumerate() {
             let timestamp = line
                 .split(',')
-                .nth(column)
+                .nth(timestamp_column)
                 .and_then(|t| t.parse().ok())
                 .with_context(|| {
                     format!(
@@ -89,16 +97,17 @@ impl Interactions {
             rows.push((timestamp, line.to_owned()));
         }
         rows.sort_by_key(|(t, _)| *t);
-        Ok(Self { header, rows })
+        Ok(Self {
+            header,
+            timestamp_column,
+            item_column,
+            rows,
+        })
     }
 
     /// A CSV of `rows`, timestamps multiplied by `scale`.
     fn csv(&self, rows: &[(i64, String)], scale: i64) -> Vec<u8> {
-        let column = self
-            .header
-            .split(',')
-            .position(|c| c == "TIMESTAMP")
-            .expect("checked when read");
+        let column = self.timestamp_column;
         let mut out = self.header.clone();
         out.push('\n');
         for (timestamp, line) in rows {
@@ -125,21 +134,17 @@ impl Interactions {
 
     /// `rows` with their item ids shuffled among them, as a broken export would send them.
     fn shuffled(&self, rows: &[(i64, String)]) -> Vec<(i64, String)> {
-        let column = self
-            .header
-            .split(',')
-            .position(|c| c == "ITEM_ID")
-            .expect("MovieLens has ITEM_ID");
+        let column = self.item_column;
         let items: Vec<String> = rows
             .iter()
             .map(|(_, l)| l.split(',').nth(column).unwrap_or_default().to_owned())
             .collect();
-        // A fixed rotation by a prime stride: every row gets another row's item.
-        let stride = 7919 % items.len().max(1);
+        // Each row takes the item of the row 7,919 places on (a prime, so rows far apart in
+        // time, and of other users, trade items), wrapping around at the end.
         rows.iter()
             .enumerate()
             .map(|(i, (t, line))| {
-                let item = &items[(i + stride.max(1)) % items.len()];
+                let item = &items[(i + 7919) % items.len()];
                 let cells: Vec<&str> = line
                     .split(',')
                     .enumerate()
