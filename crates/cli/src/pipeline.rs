@@ -8,13 +8,13 @@ use anyhow::Context;
 use bytes::Bytes;
 use clap::{Args, ValueEnum};
 use dataset_files::schema::DatasetType;
-use dataset_files::validate::check_file;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client as HttpClient;
 use hyper_util::rt::TokioExecutor;
 use local_endpoint::CONTROL_PREFIX;
 use refresh_core::config::{DatasetConfig, PipelineConfig, config_schema};
 use refresh_core::request::request_schema;
+use refresh_core::s3::{SAMPLE_BYTES, check_sample};
 use refresh_core::uri::S3Uri;
 use refresh_core::{Deps, Settings};
 use sim_clock::Clock;
@@ -49,9 +49,6 @@ pub struct ValidateArgs {
     #[arg(long)]
     s3_root: Option<PathBuf>,
 }
-
-/// How much of each data file `validate` reads, as start-import does.
-const SAMPLE_BYTES: usize = 64 * 1024;
 
 /// Checks a pipeline config offline: its fields, names, schemas, locations and gate; prints
 /// what it would warn about.
@@ -138,22 +135,8 @@ fn check_local_data(
         std::fs::File::open(file)
             .and_then(|f| f.take(SAMPLE_BYTES as u64).read_to_end(&mut sample))
             .with_context(|| format!("{} cannot be read", file.display()))?;
-        if sample.len() >= SAMPLE_BYTES {
-            // The last line was probably cut in two: check only whole lines.
-            let end = sample
-                .iter()
-                .rposition(|&b| b == b'\n')
-                .map_or(0, |i| i + 1);
-            sample.truncate(end);
-        }
-        rows += check_file(
-            sample.as_slice(),
-            &file.display().to_string(),
-            &schema,
-            dataset_type.id_field(),
-            |_| {},
-        )
-        .map_err(|problem| anyhow::anyhow!("data file {problem}"))?;
+        rows += check_sample(sample, &file.display().to_string(), &schema, dataset_type)
+            .map_err(anyhow::Error::msg)?;
     }
     Ok((files.len(), rows))
 }

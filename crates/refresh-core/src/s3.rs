@@ -101,24 +101,10 @@ pub async fn check_data(
     let mut rows = 0u64;
     let mut read_whole = files.len() <= MAX_FILES_CHECKED;
     for file in files.iter().take(MAX_FILES_CHECKED) {
-        let mut sample = read_object(deps, file, Some(SAMPLE_BYTES)).await?;
-        if sample.len() >= SAMPLE_BYTES {
-            read_whole = false;
-            // The last line was probably cut in two: check only whole lines.
-            let end = sample
-                .iter()
-                .rposition(|&b| b == b'\n')
-                .map_or(0, |i| i + 1);
-            sample.truncate(end);
-        }
-        rows += check_file(
-            sample.as_slice(),
-            &file.to_string(),
-            schema,
-            dataset_type.id_field(),
-            |_| {},
-        )
-        .map_err(|problem| StepError::invalid(format!("data file {problem}")))?;
+        let sample = read_object(deps, file, Some(SAMPLE_BYTES)).await?;
+        read_whole &= sample.len() < SAMPLE_BYTES;
+        rows += check_sample(sample, &file.to_string(), schema, dataset_type)
+            .map_err(StepError::invalid)?;
     }
     if read_whole && dataset_type == DatasetType::Interactions && rows < MIN_INTERACTIONS {
         return Err(StepError::invalid(format!(
@@ -129,6 +115,32 @@ pub async fn check_data(
         files: files.len(),
         rows_checked: rows,
     })
+}
+
+/// Checks the start of one data file, at most [`SAMPLE_BYTES`] read from it, against the
+/// dataset's schema; answers the rows checked, or the problem naming `file`, line and column.
+/// A full sample's last line was probably cut in two, so only whole lines are checked.
+pub fn check_sample(
+    mut sample: Vec<u8>,
+    file: &str,
+    schema: &DatasetSchema,
+    dataset_type: DatasetType,
+) -> Result<u64, String> {
+    if sample.len() >= SAMPLE_BYTES {
+        let end = sample
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        sample.truncate(end);
+    }
+    check_file(
+        sample.as_slice(),
+        file,
+        schema,
+        dataset_type.id_field(),
+        |_| {},
+    )
+    .map_err(|problem| format!("data file {problem}"))
 }
 
 /// What [`check_data`] read.
