@@ -41,6 +41,7 @@ const LOOK_EVERY: Duration = Duration::from_millis(25);
 pub struct Local {
     endpoint: RunningEndpoint,
     clock: Clock,
+    config: aws_config::SdkConfig,
     sfn: aws_sdk_sfn::Client,
     s3: aws_sdk_s3::Client,
     personalize: aws_sdk_personalize::Client,
@@ -160,6 +161,7 @@ impl Local {
             sfn,
             s3,
             personalize: aws_sdk_personalize::Client::new(&config),
+            config,
             state_machine_arn,
             show_progress,
         })
@@ -229,8 +231,18 @@ impl Local {
         self.finished(name, arn).await
     }
 
+    /// What the start-execution function needs to start runs of the refresh state machine
+    /// here, with `settings` but for the state machine, which is this one.
+    pub fn start_execution(
+        &self,
+        mut settings: start_execution::Settings,
+    ) -> start_execution::Deps {
+        settings.state_machine_arn = self.state_machine_arn.clone();
+        start_execution::Deps::new(&self.config, self.clock.clone(), settings)
+    }
+
     /// Waits for the execution to end, showing its current state, and reports on it.
-    async fn finished(&self, name: &str, arn: &str) -> anyhow::Result<ExecutionReport> {
+    pub async fn finished(&self, name: &str, arn: &str) -> anyhow::Result<ExecutionReport> {
         let bar = if self.show_progress {
             let bar = ProgressBar::new_spinner().with_style(
                 ProgressStyle::with_template("{spinner} {prefix:.bold} {msg}")

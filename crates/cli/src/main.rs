@@ -50,8 +50,8 @@ enum Command {
     Validate(pipeline::ValidateArgs),
     /// Run one step of the pipeline once, as Lambda would, against the configured endpoint.
     Step(pipeline::StepArgs),
-    /// Run the refresh state machine offline (`--local`): a season on MovieLens, or one run of
-    /// a config.
+    /// Run the refresh state machine offline (`--local`): a season on MovieLens, one run of a
+    /// config, or the runs S3 events start.
     Run(run_local::RunArgs),
     /// Start an execution of a state machine with a run request; prints the execution's ARN.
     Start(executions::StartArgs),

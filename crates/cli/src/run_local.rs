@@ -1,6 +1,7 @@
 //! `personalize-refresh run --local`: the refresh state machine offline, on the local endpoint
 //! in-process with a virtual clock. Without `--config`, a season of runs on MovieLens (see
-//! [`crate::season`]); with `--config` and `--request`, one run of one's own pipeline.
+//! [`crate::season`]); with `--config` and `--request`, one run of one's own pipeline; with
+//! `--config` and `--s3-event`, the runs the start-execution function starts for the events.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, UNIX_EPOCH};
@@ -9,10 +10,12 @@ use anyhow::Context;
 use clap::Args;
 use local_personalize::Durations;
 use refresh_core::config::PipelineConfig;
+use refresh_core::request::{ImportMode, TrainingMode};
 use serde_json::{Value, json};
 
 use crate::local::Local;
 use crate::season::{self, Entry};
+use start_execution::Outcome;
 
 /// The version of the `--json` summary's layout.
 const SUMMARY_VERSION: u32 = 1;
@@ -29,12 +32,25 @@ pub struct RunArgs {
     /// Run on the built-in local endpoint (the only mode `run` has; on AWS, use `start`).
     #[arg(long)]
     local: bool,
-    /// A pipeline config to run instead of the MovieLens season (with `--request`).
-    #[arg(long, requires = "request")]
+    /// A pipeline config to run instead of the MovieLens season, with `--request` or
+    /// `--s3-event`.
+    #[arg(long)]
     config: Option<PathBuf>,
     /// The run request for `--config` (its `configUri` is replaced by the uploaded config's).
-    #[arg(long, requires = "config")]
+    #[arg(long, requires = "config", conflicts_with = "s3_events")]
     request: Option<PathBuf>,
+    /// An S3 `Object Created` event (EventBridge's form, or S3's notification) handed to the
+    /// start-execution function, which starts the runs of `--config` it calls for, as the
+    /// deployed pipeline does when data lands. Repeatable: the events are handled in order,
+    /// each one's runs ending before the next. The objects must be in the local S3.
+    #[arg(long = "s3-event", value_name = "FILE", requires = "config")]
+    s3_events: Vec<PathBuf>,
+    /// How the runs `--s3-event` starts import their data (the function's `IMPORT_MODE`).
+    #[arg(long, value_name = "MODE", requires = "s3_events", default_value = "INCREMENTAL", value_parser = ["FULL", "INCREMENTAL"])]
+    import_mode: String,
+    /// How the runs `--s3-event` starts train (the function's `TRAINING`).
+    #[arg(long, value_name = "MODE", requires = "s3_events", default_value = "NONE", value_parser = ["NONE", "FULL", "UPDATE"])]
+    training: String,
     /// The folder the local S3 lives in: `s3://bucket/key` is `<s3-root>/bucket/key`. Put the
     /// data a config names there. The season empties its own first.
     #[arg(long, default_value = ".personalize-refresh/local/s3")]
@@ -63,7 +79,16 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         );
     }
     let own = match (&args.config, &args.request) {
-        (Some(config), Some(request)) => Some(read_own(config, request)?),
+        (Some(config), Some(request)) => Some(Own::Request(read_own(config, request)?)),
+        (Some(config), None) if !args.s3_events.is_empty() => Some(Own::Events(read_events(
+            config,
+            &args.s3_events,
+            &args.import_mode,
+            &args.training,
+        )?)),
+        (Some(_), None) => {
+            anyhow::bail!("--config runs with --request FILE or with --s3-event FILE")
+        }
         _ => None,
     };
     if own.is_none() {
@@ -117,9 +142,15 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         )
         .await?;
         let real = std::time::Instant::now();
+        let mut handled = Vec::new();
         let entries = match own {
-            Some((config_name, config_text, request)) => {
+            Some(Own::Request((config_name, config_text, request))) => {
                 vec![own_run(&local, &config_name, config_text, request).await?]
+            }
+            Some(Own::Events(events)) => {
+                let (entries, answers) = event_runs(&local, events, !args.json).await?;
+                handled = answers;
+                entries
             }
             None => season::run(&local, &args.data, args.weeks.map(usize::from)).await?,
         };
@@ -130,6 +161,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             let summary = json!({
                 "version": SUMMARY_VERSION,
                 "executions": entries,
+                "events": handled,
                 "serving": serving,
                 "resources": resources,
                 "simulatedEnd": local_sfn::history::format_time(local.now()),
@@ -210,11 +242,131 @@ fn read_own(config: &Path, request: &Path) -> anyhow::Result<(String, String, Va
     if !request.is_object() {
         anyhow::bail!("{request_path}: the run request must be a JSON object");
     }
-    let name = config.file_name().map_or_else(
+    Ok((file_name(config), text, request))
+}
+
+/// One's own pipeline: a config with a run request, or with S3 events.
+enum Own {
+    /// The config's file name and text, and the request.
+    Request((String, String, Value)),
+    /// The config and the events.
+    Events(Events),
+}
+
+/// S3 events for the start-execution function, read and checked before anything starts.
+struct Events {
+    config_name: String,
+    config_text: String,
+    /// Each event file's path as given, and its event.
+    events: Vec<(String, Value)>,
+    import_mode: ImportMode,
+    training: TrainingMode,
+}
+
+/// Reads one's own config (checked as `validate` checks it) and the events, each checked to
+/// be an S3 object-created event (naming the file and field at fault), so that a bad one
+/// starts nothing.
+fn read_events(
+    config: &Path,
+    files: &[PathBuf],
+    import_mode: &str,
+    training: &str,
+) -> anyhow::Result<Events> {
+    let path = config.display().to_string();
+    let text = std::fs::read_to_string(config).with_context(|| format!("{path} cannot be read"))?;
+    PipelineConfig::from_json(&text, &path)?;
+    let mut events = Vec::with_capacity(files.len());
+    for file in files {
+        let name = file.display().to_string();
+        let body =
+            std::fs::read_to_string(file).with_context(|| format!("{name} cannot be read"))?;
+        let event: Value =
+            serde_json::from_str(&body).with_context(|| format!("{name} is not JSON"))?;
+        start_execution::event::created_objects(&event)
+            .map_err(|e| anyhow::anyhow!("{name}: {}: {e}", e.name()))?;
+        events.push((name, event));
+    }
+    Ok(Events {
+        config_name: file_name(config),
+        config_text: text,
+        events,
+        // clap offers only the modes' own spellings.
+        import_mode: serde_json::from_value(json!(import_mode)).context("--import-mode")?,
+        training: serde_json::from_value(json!(training)).context("--training")?,
+    })
+}
+
+/// Uploads one's own config and hands each event to the start-execution function, as the
+/// deployed pipeline's EventBridge rule does, waiting for the runs it starts to end before
+/// the next. Answers the runs' entries, and per event what became of each object.
+async fn event_runs(
+    local: &Local,
+    events: Events,
+    tell: bool,
+) -> anyhow::Result<(Vec<Entry>, Vec<Value>)> {
+    let config_uri = local
+        .put(
+            CONFIG_BUCKET,
+            &format!("config/{}", events.config_name),
+            events.config_text.into_bytes(),
+        )
+        .await?;
+    let deps = local.start_execution(start_execution::Settings {
+        state_machine_arn: String::new(),
+        config_uri,
+        import_mode: events.import_mode,
+        training: events.training,
+        core: refresh_core::Settings::default(),
+    });
+    let mut entries = Vec::new();
+    let mut handled = Vec::new();
+    for (file, event) in events.events {
+        let answer = start_execution::handle(event, &deps)
+            .await
+            .map_err(|e| anyhow::anyhow!("{file}: {}: {e}", e.name()))?;
+        for object in &answer.objects {
+            if tell {
+                let what = match object.outcome {
+                    Outcome::Ignored => {
+                        format!("ignored: {}", object.reason.as_deref().unwrap_or_default())
+                    }
+                    outcome => format!(
+                        "{} {}",
+                        outcome.as_str(),
+                        object.execution_name.as_deref().unwrap_or_default()
+                    ),
+                };
+                println!("{file}: s3://{}/{} {what}", object.bucket, object.key);
+            }
+            if let (Outcome::Started, Some(name), Some(arn)) = (
+                object.outcome,
+                &object.execution_name,
+                &object.execution_arn,
+            ) {
+                let report = local.finished(name, arn).await?;
+                let dataset = json!(object.dataset);
+                let what = format!(
+                    "{} into {}, started by {file}",
+                    object.data_location.as_deref().unwrap_or_default(),
+                    dataset.as_str().unwrap_or_default()
+                );
+                entries.push(season::entry(&what, report));
+            }
+        }
+        handled.push(json!({"file": file, "objects": answer.objects}));
+    }
+    if tell {
+        println!();
+    }
+    Ok((entries, handled))
+}
+
+/// A config's file name, as it is uploaded.
+fn file_name(config: &Path) -> String {
+    config.file_name().map_or_else(
         || "config.json".to_owned(),
         |n| n.to_string_lossy().into_owned(),
-    );
-    Ok((name, text, request))
+    )
 }
 
 /// Uploads one's own config and runs the request once.
@@ -254,8 +406,15 @@ async fn own_run(
 
 /// One line per execution: outcome, simulated duration, billed transitions, polls, gate.
 fn print_table(entries: &[Entry]) {
+    // As wide as the longest name: the season's are short, an S3 event's up to 80 characters.
+    let width = entries
+        .iter()
+        .map(|e| e.execution.name.chars().count())
+        .max()
+        .unwrap_or_default()
+        .max(20);
     println!(
-        "{:<20} {:<46} {:>9}  {:>11}  {:>5}  gate",
+        "{:<width$} {:<46} {:>9}  {:>11}  {:>5}  gate",
         "execution", "outcome", "simulated", "transitions", "polls"
     );
     for e in entries {
@@ -275,7 +434,7 @@ fn print_table(entries: &[Entry]) {
         };
         // A redriven execution's history holds both attempts: its counts are the whole.
         println!(
-            "{:<20} {:<46} {:>8.1}h  {:>11}  {:>5}  {}",
+            "{:<width$} {:<46} {:>8.1}h  {:>11}  {:>5}  {}",
             x.name,
             outcome,
             x.simulated_seconds / 3600.0,

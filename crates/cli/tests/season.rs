@@ -1,10 +1,17 @@
 //! `personalize-refresh run --local` as a process: the first four weeks of the MovieLens season
-//! (its summary read with `--json`), and its error paths, each one line and a non-zero exit.
+//! (its summary read with `--json`), runs started by S3 events, and the error paths, each one
+//! line and a non-zero exit.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::Value;
+
+/// The worked example's config.
+const EXAMPLE_CONFIG: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../examples/movielens/config.json"
+);
 
 /// Where `make data` puts MovieLens 100K (`PERSONALIZE_REFRESH_MOVIELENS` names another folder).
 fn movielens() -> PathBuf {
@@ -208,10 +215,7 @@ fn a_bad_config_request_or_data_folder_is_one_line_naming_it() {
     // a request that does not exist
     let err = fails_with_one_line(&[
         "--config",
-        concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../examples/movielens/config.json"
-        ),
+        EXAMPLE_CONFIG,
         "--request",
         &path("nothing.json"),
         "--s3-root",
@@ -235,10 +239,7 @@ fn a_bad_config_request_or_data_folder_is_one_line_naming_it() {
 fn validate_checks_the_data_files_under_an_s3_root_naming_the_file_and_row() {
     // GIVEN the worked example's config and a folder standing for S3 with each dataset's data
     let dir = tempfile::tempdir().expect("a temporary folder");
-    let config = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../examples/movielens/config.json"
-    );
+    let config = EXAMPLE_CONFIG;
     let root = dir.path();
     let folder = |dataset: &str| {
         let path = root.join(format!("personalize-refresh-data/movielens/{dataset}"));
@@ -294,10 +295,7 @@ fn ones_own_run_that_fails_exits_non_zero_after_its_summary() {
         "run",
         "--local",
         "--config",
-        concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../examples/movielens/config.json"
-        ),
+        EXAMPLE_CONFIG,
         "--request",
         request.to_str().expect("UTF-8"),
         "--s3-root",
@@ -343,10 +341,7 @@ fn ones_own_runs_on_kept_state_continue_its_simulated_time_and_find_its_history(
             "--local",
             "--json",
             "--config",
-            concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../examples/movielens/config.json"
-            ),
+            EXAMPLE_CONFIG,
             "--request",
             request,
             "--s3-root",
@@ -385,4 +380,151 @@ fn ones_own_runs_on_kept_state_continue_its_simulated_time_and_find_its_history(
     let end_of_one = one["simulatedEnd"].as_str().expect("an end");
     let end_of_two = two["simulatedEnd"].as_str().expect("an end");
     assert!(end_of_two > end_of_one, "{end_of_one} then {end_of_two}");
+}
+
+/// The worked example's events.
+fn example_event(name: &str) -> String {
+    format!(
+        "{}/../../examples/movielens/events/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+#[test]
+fn s3_events_start_one_run_per_file_one_per_marked_folder_and_none_for_a_duplicate() {
+    // GIVEN an interactions file, and a users folder with its part and its _SUCCESS marker,
+    // in the local S3 where the worked example's config and events say
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let s3 = dir.path().join("s3");
+    let data = s3.join("personalize-refresh-data/movielens");
+    let users = data.join("users/2026-01-05");
+    std::fs::create_dir_all(data.join("interactions")).expect("created");
+    std::fs::create_dir_all(&users).expect("created");
+    std::fs::copy(
+        movielens().join("interactions.csv"),
+        data.join("interactions/2026-01-05.csv"),
+    )
+    .expect("copied");
+    std::fs::copy(movielens().join("users.csv"), users.join("part-00000.csv")).expect("copied");
+    std::fs::write(users.join("_SUCCESS"), "").expect("written");
+
+    // WHEN the file's event, the part's, the marker's and the file's again are handled
+    let file = example_event("interactions-file.json");
+    let out = personalize_refresh(&[
+        "run",
+        "--local",
+        "--json",
+        "--config",
+        EXAMPLE_CONFIG,
+        "--import-mode",
+        "FULL",
+        "--s3-event",
+        &file,
+        "--s3-event",
+        &example_event("users-part.json"),
+        "--s3-event",
+        &example_event("users-success.json"),
+        "--s3-event",
+        &file,
+        "--s3-root",
+        s3.to_str().expect("UTF-8"),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: Value = serde_json::from_slice(&out.stdout).expect("the summary is JSON");
+
+    // THEN two executions ran, each importing what its event names, and succeeded
+    let outcomes: Vec<&Value> = summary["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| &e["objects"][0]["outcome"])
+        .collect();
+    assert_eq!(
+        outcomes,
+        ["started", "ignored", "started", "alreadyStarted"]
+    );
+    let executions = summary["executions"].as_array().expect("executions");
+    assert_eq!(executions.len(), 2, "{summary:#}");
+    for (entry, location) in executions.iter().zip([
+        "s3://personalize-refresh-data/movielens/interactions/2026-01-05.csv",
+        "s3://personalize-refresh-data/movielens/users/2026-01-05/",
+    ]) {
+        assert_eq!(entry["execution"]["status"], "SUCCEEDED", "{entry:#}");
+        assert!(
+            entry["what"].as_str().expect("what").starts_with(location),
+            "{entry:#}"
+        );
+    }
+    // AND the duplicate named the first's execution, and each import job exists once
+    assert_eq!(
+        summary["events"][3]["objects"][0]["executionArn"],
+        executions[0]["execution"]["arn"]
+    );
+    assert_eq!(
+        summary["resources"]["importJobs"].as_array().map(Vec::len),
+        Some(2)
+    );
+}
+
+#[test]
+fn a_bad_s3_event_is_one_line_naming_the_file_and_field_and_starts_nothing() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let path = |name: &str| dir.path().join(name).to_str().expect("UTF-8").to_owned();
+    let mut event: Value = serde_json::from_str(include_str!(
+        "../../../examples/movielens/events/interactions-file.json"
+    ))
+    .expect("the example is JSON");
+    event["detail"]["object"]
+        .as_object_mut()
+        .expect("an object")
+        .remove("etag");
+    std::fs::write(path("no-etag.json"), event.to_string()).expect("written");
+    std::fs::write(path("broken.json"), "{\"detail\": ").expect("written");
+    let config = EXAMPLE_CONFIG;
+    let s3 = path("s3");
+
+    // an event without the object's ETag, after a good one: nothing starts
+    let err = fails_with_one_line(&[
+        "--config",
+        config,
+        "--s3-event",
+        &example_event("interactions-file.json"),
+        "--s3-event",
+        &path("no-etag.json"),
+        "--s3-root",
+        &s3,
+    ]);
+    assert!(err.contains("no-etag.json: InvalidEvent"), "{err}");
+    assert!(err.contains("etag"), "{err}");
+    assert!(
+        !dir.path().join("s3/personalize-refresh-local").exists(),
+        "the config was not even uploaded"
+    );
+
+    // an event that is not JSON
+    let err = fails_with_one_line(&[
+        "--config",
+        config,
+        "--s3-event",
+        &path("broken.json"),
+        "--s3-root",
+        &s3,
+    ]);
+    assert!(err.contains("broken.json is not JSON"), "{err}");
+
+    // a config without a request or an event
+    let err = fails_with_one_line(&["--config", config, "--s3-root", &s3]);
+    assert!(
+        err.contains("--request") && err.contains("--s3-event"),
+        "{err}"
+    );
+
+    // an import mode without events
+    let out = personalize_refresh(&["run", "--local", "--import-mode", "FULL"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--s3-event"));
 }

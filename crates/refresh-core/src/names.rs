@@ -1,8 +1,12 @@
 //! Names of the resources a run creates, derived from its `runId` so that a second execution
-//! of the same run finds them instead of creating them again.
+//! of the same run finds them instead of creating them again; and names of the executions an
+//! S3 event starts, derived from the object so that the same event starts one execution.
 
 /// The longest name Personalize takes for a dataset import job, solution version or campaign.
 pub const MAX_NAME_LENGTH: usize = 63;
+
+/// The longest name Step Functions takes for an execution.
+pub const MAX_EXECUTION_NAME_LENGTH: usize = 80;
 
 /// Hex digits of the hash that keeps a shortened name unique.
 const HASH_DIGITS: usize = 8;
@@ -13,6 +17,25 @@ const HASH_DIGITS: usize = 8;
 /// differ only where they were cleaned up (`week:3`, `week.3`, `week-3`) or cut short still
 /// name different resources.
 pub fn resource_name(parts: &[&str]) -> String {
+    name_within(parts, MAX_NAME_LENGTH)
+}
+
+/// Joins `parts` into an execution name as [`resource_name`] does, at most 80 characters of
+/// `[a-zA-Z0-9_-]`: Step Functions takes more characters than that, but these read the same in
+/// the console, in ARNs and in CloudWatch metrics.
+pub fn execution_name(parts: &[&str]) -> String {
+    name_within(parts, MAX_EXECUTION_NAME_LENGTH)
+}
+
+/// Joins `parts` with `-` into a name of at most `max_length` characters (more than the hash
+/// needs) that starts with a letter or digit and holds only `[a-zA-Z0-9_-]`: the parts as they
+/// are when they already spell such a name, otherwise cleaned up and cut short, ending with a
+/// hash of the parts as given.
+pub fn name_within(parts: &[&str], max_length: usize) -> String {
+    debug_assert!(
+        max_length > HASH_DIGITS + 1,
+        "room for a readable head and the hash"
+    );
     let joined = parts.join("-");
     let mut name = String::with_capacity(joined.len());
     for c in joined.chars() {
@@ -30,10 +53,10 @@ pub fn resource_name(parts: &[&str]) -> String {
     if !name.starts_with(|c: char| c.is_ascii_alphanumeric()) {
         name.insert(0, 'r');
     }
-    if name == joined && name.len() <= MAX_NAME_LENGTH {
+    if name == joined && name.len() <= max_length {
         return name;
     }
-    let keep = (MAX_NAME_LENGTH - HASH_DIGITS - 1).min(name.len());
+    let keep = (max_length - HASH_DIGITS - 1).min(name.len());
     let head = name[..keep].trim_end_matches('-');
     format!("{head}-{:08x}", fnv1a(joined.as_bytes()) as u32)
 }
@@ -104,6 +127,41 @@ mod tests {
             "{name_a}"
         );
         assert_eq!(name_a, resource_name(&["movielens", a, "interactions"]));
+    }
+
+    #[test]
+    fn an_execution_name_keeps_to_80_allowed_characters_and_tells_etags_apart() {
+        let object = |etag: &str| {
+            execution_name(&[
+                "my-data-bucket",
+                "movielens/interactions/2026/12/03/part-00000 (copy).csv",
+                etag,
+            ])
+        };
+        let a = object("9b2cf535f27731c974343645a3985328");
+        let b = object("9b2cf535f27731c974343645a3985329");
+        for name in [&a, &b] {
+            assert!(name.len() <= MAX_EXECUTION_NAME_LENGTH, "{name}");
+            assert!(
+                name.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+                "{name}"
+            );
+            assert!(name.starts_with(
+                "my-data-bucket-movielens-interactions-2026-12-03-part-00000-copy-csv"
+            ));
+        }
+        assert_ne!(a, b);
+        assert_eq!(a, object("9b2cf535f27731c974343645a3985328"));
+        // What already is a short name stays as it is, as resource names do.
+        assert_eq!(execution_name(&["week-1", "full"]), "week-1-full");
+        // The same parts make a resource name that is cut shorter, with the same hash.
+        let resource = resource_name(&["my-data-bucket", "a/b.csv", "etag"]);
+        let execution = execution_name(&["my-data-bucket", "a/b.csv", "etag"]);
+        assert_eq!(
+            resource[resource.len() - 8..],
+            execution[execution.len() - 8..]
+        );
     }
 
     #[test]
