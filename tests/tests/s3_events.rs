@@ -139,11 +139,14 @@ async fn the_same_event_twice_starts_one_execution_while_it_runs_and_after_it_cl
         only(&first).run_id.as_deref(),
         Some(format!("s3://{BUCKET}/{key}@9b2cf535f27731c974343645a3985328").as_str())
     );
-    for again in [&while_running, &after_closing] {
+    for (again, status) in [(&while_running, "RUNNING"), (&after_closing, "SUCCEEDED")] {
         assert_eq!(only(again).outcome, Outcome::AlreadyStarted, "{again:?}");
         assert_eq!(only(again).execution_arn.as_deref(), Some(arn.as_str()));
         assert_eq!(only(again).execution_name, only(&first).execution_name);
+        // The answer says how the run it found stands.
+        assert_eq!(only(again).execution_status.as_deref(), Some(status));
     }
+    assert_eq!(only(&first).execution_status, None);
     assert_eq!(run.status, ExecutionStatus::Succeeded, "{:?}", run.cause);
     assert_eq!(
         executions(&h, &machine).await,

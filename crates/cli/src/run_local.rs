@@ -46,10 +46,10 @@ pub struct RunArgs {
     #[arg(long = "s3-event", value_name = "FILE", requires = "config")]
     s3_events: Vec<PathBuf>,
     /// How the runs `--s3-event` starts import their data (the function's `IMPORT_MODE`).
-    #[arg(long, value_name = "MODE", requires = "s3_events", default_value = "INCREMENTAL", value_parser = ["FULL", "INCREMENTAL"])]
+    #[arg(long, value_name = "MODE", requires = "s3_events", conflicts_with = "request", default_value = "INCREMENTAL", value_parser = ["FULL", "INCREMENTAL"])]
     import_mode: String,
     /// How the runs `--s3-event` starts train (the function's `TRAINING`).
-    #[arg(long, value_name = "MODE", requires = "s3_events", default_value = "NONE", value_parser = ["NONE", "FULL", "UPDATE"])]
+    #[arg(long, value_name = "MODE", requires = "s3_events", conflicts_with = "request", default_value = "NONE", value_parser = ["NONE", "FULL", "UPDATE"])]
     training: String,
     /// The folder the local S3 lives in: `s3://bucket/key` is `<s3-root>/bucket/key`. Put the
     /// data a config names there. The season empties its own first.
@@ -83,6 +83,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         (Some(config), None) if !args.s3_events.is_empty() => Some(Own::Events(read_events(
             config,
             &args.s3_events,
+            &args.s3_root,
             &args.import_mode,
             &args.training,
         )?)),
@@ -264,11 +265,12 @@ struct Events {
 }
 
 /// Reads one's own config (checked as `validate` checks it) and the events, each checked to
-/// be an S3 object-created event (naming the file and field at fault), so that a bad one
-/// starts nothing.
+/// be an S3 object-created event (naming the file and field at fault) of objects that are in
+/// the local S3 under `s3_root`, so that a bad one starts nothing.
 fn read_events(
     config: &Path,
     files: &[PathBuf],
+    s3_root: &Path,
     import_mode: &str,
     training: &str,
 ) -> anyhow::Result<Events> {
@@ -282,8 +284,20 @@ fn read_events(
             std::fs::read_to_string(file).with_context(|| format!("{name} cannot be read"))?;
         let event: Value =
             serde_json::from_str(&body).with_context(|| format!("{name} is not JSON"))?;
-        start_execution::event::created_objects(&event)
+        let objects = start_execution::event::created_objects(&event)
             .map_err(|e| anyhow::anyhow!("{name}: {}: {e}", e.name()))?;
+        // On AWS the event means the object is there; here it is a file someone put.
+        for object in objects {
+            let local = s3_root.join(&object.bucket).join(&object.key);
+            if !local.is_file() && !object.key.ends_with('/') {
+                anyhow::bail!(
+                    "{name}: s3://{}/{} is not in the local S3: put it at {}",
+                    object.bucket,
+                    object.key,
+                    local.display()
+                );
+            }
+        }
         events.push((name, event));
     }
     Ok(Events {
@@ -331,9 +345,14 @@ async fn event_runs(
                         format!("ignored: {}", object.reason.as_deref().unwrap_or_default())
                     }
                     outcome => format!(
-                        "{} {}",
+                        "{} {}{}",
                         outcome.as_str(),
-                        object.execution_name.as_deref().unwrap_or_default()
+                        object.execution_name.as_deref().unwrap_or_default(),
+                        object
+                            .execution_status
+                            .as_ref()
+                            .map(|status| format!(" ({status})"))
+                            .unwrap_or_default()
                     ),
                 };
                 println!("{file}: s3://{}/{} {what}", object.bucket, object.key);
@@ -458,11 +477,16 @@ fn print_table(entries: &[Entry]) {
     }
 }
 
-/// A gate's reason without the ARNs it names: `updates the FULL version already served`.
+/// A gate's or skip's reason without the ARNs it names (`updates the FULL version already
+/// served`), but for a recipe's, which reads as its name (`uses aws-popularity-count`).
 fn reason_words(reason: &str) -> String {
     let words: Vec<&str> = reason
         .split_whitespace()
-        .filter(|w| !w.starts_with("arn:"))
+        .filter_map(|w| match w.strip_prefix("arn:") {
+            Some(arn) if arn.contains(":recipe/") => arn.rsplit('/').next(),
+            Some(_) => None,
+            None => Some(w),
+        })
         .map(|w| w.trim_start_matches(','))
         .collect();
     let text = words.join(" ");
@@ -557,4 +581,25 @@ fn gate_text(gates: &[Value]) -> String {
         })
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reason_words;
+
+    #[test]
+    fn reasons_drop_arns_but_name_a_recipe() {
+        assert_eq!(
+            reason_words(
+                "UPDATE training needs the aws-user-personalization recipe; solution popular uses arn:aws:personalize:::recipe/aws-popularity-count"
+            ),
+            "UPDATE training needs the aws-user-personalization recipe; solution popular uses aws-popularity-count"
+        );
+        assert_eq!(
+            reason_words(
+                "updates the FULL version already served arn:aws:personalize:us-east-1:1:solution/s/abc, not judged again: details"
+            ),
+            "updates the FULL version already served not judged again"
+        );
+    }
 }

@@ -459,11 +459,11 @@ fn s3_events_start_one_run_per_file_one_per_marked_folder_and_none_for_a_duplica
             "{entry:#}"
         );
     }
-    // AND the duplicate named the first's execution, and each import job exists once
-    assert_eq!(
-        summary["events"][3]["objects"][0]["executionArn"],
-        executions[0]["execution"]["arn"]
-    );
+    // AND the duplicate named the first's execution and how it ended, and each import job
+    // exists once
+    let duplicate = &summary["events"][3]["objects"][0];
+    assert_eq!(duplicate["executionArn"], executions[0]["execution"]["arn"]);
+    assert_eq!(duplicate["executionStatus"], "SUCCEEDED");
     assert_eq!(
         summary["resources"]["importJobs"].as_array().map(Vec::len),
         Some(2)
@@ -487,7 +487,13 @@ fn a_bad_s3_event_is_one_line_naming_the_file_and_field_and_starts_nothing() {
     let config = EXAMPLE_CONFIG;
     let s3 = path("s3");
 
-    // an event without the object's ETag, after a good one: nothing starts
+    // an event without the object's ETag, after a good one whose object is there: nothing
+    // starts
+    let file = dir
+        .path()
+        .join("s3/personalize-refresh-data/movielens/interactions/2026-01-05.csv");
+    std::fs::create_dir_all(file.parent().expect("a folder")).expect("created");
+    std::fs::write(&file, "USER_ID,ITEM_ID,TIMESTAMP\n").expect("written");
     let err = fails_with_one_line(&[
         "--config",
         config,
@@ -503,6 +509,20 @@ fn a_bad_s3_event_is_one_line_naming_the_file_and_field_and_starts_nothing() {
     assert!(
         !dir.path().join("s3/personalize-refresh-local").exists(),
         "the config was not even uploaded"
+    );
+
+    // an event of an object that is not in the local S3
+    let err = fails_with_one_line(&[
+        "--config",
+        config,
+        "--s3-event",
+        &example_event("interactions-file.json"),
+        "--s3-root",
+        &path("empty-s3"),
+    ]);
+    assert!(
+        err.contains("interactions-file.json: s3://personalize-refresh-data/movielens/interactions/2026-01-05.csv is not in the local S3"),
+        "{err}"
     );
 
     // an event that is not JSON
@@ -523,8 +543,24 @@ fn a_bad_s3_event_is_one_line_naming_the_file_and_field_and_starts_nothing() {
         "{err}"
     );
 
-    // an import mode without events
+    // an import mode without events, or with a request, which says its own
     let out = personalize_refresh(&["run", "--local", "--import-mode", "FULL"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--s3-event"));
+    let out = personalize_refresh(&[
+        "run",
+        "--local",
+        "--config",
+        config,
+        "--request",
+        &path("no-etag.json"),
+        "--training",
+        "FULL",
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--training") && err.contains("--request"),
+        "{err}"
+    );
 }

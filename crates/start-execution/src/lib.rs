@@ -20,6 +20,7 @@
 pub mod event;
 pub mod plan;
 
+use aws_sdk_sfn::types::ExecutionStatus;
 use lambda_runtime::{Context, Diagnostic, LambdaEvent, Service, service_fn};
 use refresh_core::config::PipelineConfig;
 use refresh_core::error::CallError;
@@ -234,6 +235,10 @@ pub struct ObjectOutcome {
     /// The execution's ARN, started now or found.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub execution_arn: Option<String>,
+    /// The status of the execution a duplicated event found (`RUNNING`, `SUCCEEDED`,
+    /// `FAILED`...): one that failed is redriven, not started again by the same event.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub execution_status: Option<String>,
     /// Why the object starts nothing.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -339,6 +344,7 @@ async fn outcome(
         run_id: None,
         execution_name: None,
         execution_arn: None,
+        execution_status: None,
         reason: None,
     };
     let (dataset, location) = match plan {
@@ -357,14 +363,32 @@ async fn outcome(
         settings.import_mode,
         settings.training,
     );
+    let location_length = location.to_string().chars().count();
+    if location_length > MAX_DATA_LOCATION_LENGTH {
+        return Err(with_object(
+            StartError::InvalidEvent(format!(
+                "the data location {location} is {location_length} characters; Personalize takes at most {MAX_DATA_LOCATION_LENGTH}"
+            )),
+            object,
+        ));
+    }
     let input = serde_json::to_string(&run.request).expect("a run request serialises");
-    let (started, arn) = start(&run.execution_name, &input, deps)
+    let (found, arn) = start(&run.execution_name, &input, deps)
         .await
         .map_err(|e| with_object(e, object))?;
-    outcome.outcome = if started {
-        Outcome::Started
-    } else {
-        Outcome::AlreadyStarted
+    outcome.outcome = match found {
+        None => Outcome::Started,
+        Some(status) => {
+            if matches!(status.as_str(), "FAILED" | "TIMED_OUT" | "ABORTED") {
+                tracing::warn!(
+                    execution = %arn,
+                    status = %status,
+                    "the run of this object ended badly: redrive it once the cause is fixed"
+                );
+            }
+            outcome.execution_status = Some(status);
+            Outcome::AlreadyStarted
+        }
     };
     outcome.dataset = Some(dataset);
     outcome.data_location = Some(location.to_string());
@@ -374,14 +398,21 @@ async fn outcome(
     Ok(outcome)
 }
 
-/// Starts the execution `name` with `input`, unless it exists: answers whether it was started
-/// now, and its ARN.
+/// The longest `dataLocation` a dataset import job takes.
+pub const MAX_DATA_LOCATION_LENGTH: usize = 256;
+
+/// Starts the execution `name` with `input`, unless it exists: answers the status of the one
+/// found (`None` when it was started now), and its ARN.
 ///
 /// Step Functions (Standard) answers a start that repeats a running execution's name and
 /// input with that execution, and a start of a closed execution's name with
 /// `ExecutionAlreadyExists`: either way there is one execution. Looking it up first is what
 /// tells a duplicated event from a first one while the run is still going.
-async fn start(name: &str, input: &str, deps: &Deps) -> Result<(bool, String), StartError> {
+async fn start(
+    name: &str,
+    input: &str,
+    deps: &Deps,
+) -> Result<(Option<String>, String), StartError> {
     let arn = deps.settings.execution_arn(name);
     match deps
         .sfn
@@ -390,7 +421,7 @@ async fn start(name: &str, input: &str, deps: &Deps) -> Result<(bool, String), S
         .send()
         .await
     {
-        Ok(found) => return Ok((false, found.execution_arn)),
+        Ok(found) => return Ok((Some(found.status.as_str().to_owned()), found.execution_arn)),
         Err(e) => {
             let error = CallError::new("DescribeExecution", e);
             if !error.is("ExecutionDoesNotExist") {
@@ -407,12 +438,12 @@ async fn start(name: &str, input: &str, deps: &Deps) -> Result<(bool, String), S
         .send()
         .await
     {
-        Ok(started) => Ok((true, started.execution_arn)),
+        Ok(started) => Ok((None, started.execution_arn)),
         Err(e) => {
             let error = CallError::new("StartExecution", e);
             // Another delivery of the event started it since it was looked up.
             if error.is("ExecutionAlreadyExists") {
-                Ok((false, arn))
+                Ok((Some(ExecutionStatus::Running.as_str().to_owned()), arn))
             } else {
                 Err(call_failed(error))
             }
@@ -706,5 +737,27 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(folder["objects"][0]["outcome"], "ignored");
+    }
+
+    #[tokio::test]
+    async fn a_data_location_longer_than_personalize_takes_is_refused_before_starting() {
+        // GIVEN Step Functions out of reach, and a key that makes a 257-character location
+        let deps = offline("config.json").await;
+        let prefix = "s3://personalize-refresh-data/movielens/interactions/";
+        let name = "x".repeat(MAX_DATA_LOCATION_LENGTH + 1 - prefix.len() - ".csv".len());
+        let key = format!("movielens/interactions/{name}.csv");
+
+        // WHEN its event is handled
+        let error = invoke(event_for(&key), &deps).await.unwrap_err();
+
+        // THEN it is an invalid event naming the length, not a failure to reach Step Functions
+        assert_eq!(error.error_type, "InvalidEvent", "{}", error.error_message);
+        assert!(
+            error
+                .error_message
+                .contains("is 257 characters; Personalize takes at most 256"),
+            "{}",
+            error.error_message
+        );
     }
 }

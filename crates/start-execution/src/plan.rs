@@ -63,6 +63,14 @@ pub fn plan(object: &CreatedObject, config: &PipelineConfig) -> Plan {
         Trigger::File if file_name == SUCCESS_MARKER => Plan::Ignore(format!(
             "a {SUCCESS_MARKER} marker: the {name} dataset's trigger is file, so each data file starts its own run"
         )),
+        // Spark, Glue and Hadoop mark their bookkeeping files (`_committed_…`, `.crc`) so.
+        Trigger::File if file_name.starts_with(['_', '.']) => Plan::Ignore(
+            "a name starting with '_' or '.', which data writers give their bookkeeping files"
+                .to_owned(),
+        ),
+        Trigger::File if !file_name.to_ascii_lowercase().ends_with(".csv") => {
+            Plan::Ignore("not a .csv file: Personalize imports CSV files".to_owned())
+        }
         Trigger::File if object.size == Some(0) => {
             Plan::Ignore("an empty object: nothing to import".to_owned())
         }
@@ -249,6 +257,16 @@ mod tests {
         assert!(empty.contains("empty object"), "{empty}");
         let placeholder = ignored(plan(&object("movielens/2026/", 0), &config));
         assert!(placeholder.contains("folder placeholder"), "{placeholder}");
+        for bookkeeping in [
+            "movielens/export/_committed_123",
+            "movielens/.week-2.csv.crc",
+        ] {
+            let reason = ignored(plan(&object(bookkeeping, 10), &config));
+            assert!(reason.contains("bookkeeping"), "{bookkeeping}: {reason}");
+        }
+        let parquet = ignored(plan(&object("movielens/week-2.parquet", 10), &config));
+        assert!(parquet.contains("not a .csv file"), "{parquet}");
+        imports(plan(&object("movielens/WEEK-2.CSV", 10), &config));
         for outside in ["other/week-1.csv", "movielen", "users"] {
             let reason = ignored(plan(&object(outside, 10), &config));
             assert!(
