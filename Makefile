@@ -37,9 +37,10 @@ $(VENV)/.installed: scripts/python-requirements.txt
 	touch $@
 
 ## aws-local-stepfunctions, the second Step Functions engine the ASL corpus test compares the
-## local runner with, and asl-validator, which make infra lints the state machine with. npm ci empties node_modules first, so the stamp inside it goes too. The
-## package asks for Node 22; run-asl.mjs polyfills the one thing it uses from it, so npm's
-## engine warning is expected and --loglevel=error keeps it quiet.
+## local runner with, and asl-validator, which make infra lints the state machine with. npm ci
+## empties node_modules first, so the stamp inside it goes too. aws-local-stepfunctions asks
+## for Node 22; run-asl.mjs polyfills the one thing it uses from it, so npm's engine warning is
+## expected and --loglevel=error keeps it quiet.
 js: tests/js/node_modules/.installed
 tests/js/node_modules/.installed: tests/js/package-lock.json
 	npm ci --prefix tests/js --no-audit --no-fund --loglevel=error
@@ -87,10 +88,9 @@ TOOLS_ENV := PATH="$(abspath $(INFRA_VENV)/bin):$$PATH" SAM_CLI_TELEMETRY=0 \
 # --bin <binary>` there, and only the same packages selected (all default members) give the
 # same dependency features, so its five builds find everything already compiled here (sam
 # asks cargo metadata for the target dir, so CARGO_TARGET_DIR is shared too). The first build
-# takes 8 minutes or more on 2 cores: cargo lambda adds thin LTO, one codegen unit, panic=abort
-# and target-cpu=neoverse-n1 wherever [profile.release] does not set them, and it sets only
-# debug, which also keeps cargo lambda from stripping (a 69 MiB bootstrap, 18.5 MiB without
-# the line tables).
+# takes 7 to 8 minutes on 2 cores: cargo lambda adds thin LTO, one codegen unit, panic=abort
+# and target-cpu=neoverse-n1 wherever [profile.release] does not set them; that profile drops
+# the debug info (14 MiB bootstraps rather than 69 MiB).
 lambdas: $(INFRA_VENV)/.installed
 	rustup target add aarch64-unknown-linux-gnu
 	$(TOOLS_ENV) cargo lambda build --locked --release --arm64 $(addprefix --bin ,$(FUNCTIONS))

@@ -16,6 +16,7 @@ use local_personalize::Durations;
 use local_personalize::FaultRule;
 use local_sfn::FunctionError;
 use local_sfn::api::DEFAULT_ACCOUNT;
+use refresh_core::request::{ImportMode, TrainingMode};
 use refresh_core::statemachine::{STEPS, Substitutions, definition};
 use refresh_core::{Deps, Settings};
 use serde::Serialize;
@@ -232,12 +233,21 @@ impl Local {
     }
 
     /// What the start-execution function needs to start runs of the refresh state machine
-    /// here, with `settings` but for the state machine, which is this one.
+    /// here, reading the config at `config_uri`, importing in `import_mode` and training as
+    /// `training` says (its `CONFIG_URI`, `IMPORT_MODE` and `TRAINING` when deployed).
     pub fn start_execution(
         &self,
-        mut settings: start_execution::Settings,
+        config_uri: String,
+        import_mode: ImportMode,
+        training: TrainingMode,
     ) -> start_execution::Deps {
-        settings.state_machine_arn = self.state_machine_arn.clone();
+        let settings = start_execution::Settings {
+            state_machine_arn: self.state_machine_arn.clone(),
+            config_uri,
+            import_mode,
+            training,
+            core: Settings::default(),
+        };
         start_execution::Deps::new(&self.config, self.clock.clone(), settings)
     }
 

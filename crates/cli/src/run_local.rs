@@ -230,11 +230,22 @@ fn peak_resident_bytes() -> Option<u64> {
     Some(kib * 1024)
 }
 
-/// Reads one's own config (checked as `validate` checks it) and request.
-fn read_own(config: &Path, request: &Path) -> anyhow::Result<(String, String, Value)> {
+/// Reads one's own config, checked as `validate` checks it: its file name, as it is uploaded,
+/// and its text.
+fn read_config(config: &Path) -> anyhow::Result<(String, String)> {
     let path = config.display().to_string();
     let text = std::fs::read_to_string(config).with_context(|| format!("{path} cannot be read"))?;
     PipelineConfig::from_json(&text, &path)?;
+    let name = config.file_name().map_or_else(
+        || "config.json".to_owned(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    Ok((name, text))
+}
+
+/// Reads one's own config (see [`read_config`]) and request.
+fn read_own(config: &Path, request: &Path) -> anyhow::Result<(String, String, Value)> {
+    let (name, text) = read_config(config)?;
     let request_path = request.display().to_string();
     let request_text = std::fs::read_to_string(request)
         .with_context(|| format!("{request_path} cannot be read"))?;
@@ -243,7 +254,7 @@ fn read_own(config: &Path, request: &Path) -> anyhow::Result<(String, String, Va
     if !request.is_object() {
         anyhow::bail!("{request_path}: the run request must be a JSON object");
     }
-    Ok((file_name(config), text, request))
+    Ok((name, text, request))
 }
 
 /// One's own pipeline: a config with a run request, or with S3 events.
@@ -264,9 +275,9 @@ struct Events {
     training: TrainingMode,
 }
 
-/// Reads one's own config (checked as `validate` checks it) and the events, each checked to
-/// be an S3 object-created event (naming the file and field at fault) of objects that are in
-/// the local S3 under `s3_root`, so that a bad one starts nothing.
+/// Reads one's own config (see [`read_config`]) and the events, each checked to be an S3
+/// object-created event (naming the file and field at fault) of objects that are in the local
+/// S3 under `s3_root`, so that a bad one starts nothing.
 fn read_events(
     config: &Path,
     files: &[PathBuf],
@@ -274,9 +285,7 @@ fn read_events(
     import_mode: &str,
     training: &str,
 ) -> anyhow::Result<Events> {
-    let path = config.display().to_string();
-    let text = std::fs::read_to_string(config).with_context(|| format!("{path} cannot be read"))?;
-    PipelineConfig::from_json(&text, &path)?;
+    let (config_name, config_text) = read_config(config)?;
     let mut events = Vec::with_capacity(files.len());
     for file in files {
         let name = file.display().to_string();
@@ -301,8 +310,8 @@ fn read_events(
         events.push((name, event));
     }
     Ok(Events {
-        config_name: file_name(config),
-        config_text: text,
+        config_name,
+        config_text,
         events,
         // clap offers only the modes' own spellings.
         import_mode: serde_json::from_value(json!(import_mode)).context("--import-mode")?,
@@ -325,13 +334,7 @@ async fn event_runs(
             events.config_text.into_bytes(),
         )
         .await?;
-    let deps = local.start_execution(start_execution::Settings {
-        state_machine_arn: String::new(),
-        config_uri,
-        import_mode: events.import_mode,
-        training: events.training,
-        core: refresh_core::Settings::default(),
-    });
+    let deps = local.start_execution(config_uri, events.import_mode, events.training);
     let mut entries = Vec::new();
     let mut handled = Vec::new();
     for (file, event) in events.events {
@@ -378,14 +381,6 @@ async fn event_runs(
         println!();
     }
     Ok((entries, handled))
-}
-
-/// A config's file name, as it is uploaded.
-fn file_name(config: &Path) -> String {
-    config.file_name().map_or_else(
-        || "config.json".to_owned(),
-        |n| n.to_string_lossy().into_owned(),
-    )
 }
 
 /// Uploads one's own config and runs the request once.
